@@ -1,0 +1,50 @@
+# synthlabel — the commands that matter on a fresh machine:
+#   make demo   install everything and run the main job on generated samples
+#   make test   install everything and run the test suite
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synthlabel-installed
+SYSSTAMP := .make/system-deps
+APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck fuzz bench install system-deps clean
+
+install: $(STAMP) $(SYSSTAMP)
+
+# Debian packages: exiftool (independent reader for the tests), a CJK font for visible labels.
+$(SYSSTAMP):
+	@mkdir -p .make
+	@if ! command -v exiftool >/dev/null || ! fc-list :lang=zh family | grep -q . || ! command -v pdfinfo >/dev/null; then \
+		echo "installing Debian packages: $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,c2pa]'
+	@touch $@
+
+demo: install
+	$(BIN)/python -m synthlabel.demo
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+fuzz: install
+	$(BIN)/python tests/fuzz/run_fuzz.py --seconds $${FUZZ_SECONDS:-60}
+
+bench: install
+	$(BIN)/python bench/bench_metadata.py
+	$(BIN)/python bench/bench_visible.py
+
+clean:
+	rm -rf .make $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-out

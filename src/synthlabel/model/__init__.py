@@ -1,0 +1,1 @@
+"""Pure data: the GB 45438 AIGC record, provider codes, produce IDs and signing. No file I/O."""
