@@ -1,0 +1,217 @@
+"""Typed results shared by signing, inspection, labelling, the CLI and the service.
+
+Every result serialises to plain JSON (``to_dict``); the JSON layout is versioned by
+:data:`SCHEMA_VERSION` and documented in ``docs/json-schema.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from synthlabel.model.aigc import AIGCRecord
+
+SCHEMA_VERSION = "synthlabel.inspect/1"
+
+
+class SignatureStatus(str, Enum):
+    """The five verification states."""
+
+    VALID = "valid"  # signature checks out under a known signed-message rule
+    INVALID = "invalid"  # known rule, signature does not match: the label was altered
+    UNSIGNED = "unsigned"  # no SecurityData in the reserved code
+    UNKNOWN_KEY = "unknown_key"  # signature present, no public key in the file or trust store
+    UNVERIFIABLE = "unverifiable"  # signed-message rule or algorithm unknown: cannot judge
+
+
+class BindingStatus(str, Enum):
+    """Whether a signed label is bound to this file's content."""
+
+    INTACT = "intact"  # signed digest equals the digest of this file's content
+    BROKEN = "broken"  # differs: the label was moved to another file or the content changed
+    ABSENT = "absent"  # the signature carries no content binding
+    NOT_CHECKED = "not_checked"  # unknown selector, or no content available to hash
+
+
+class Compliance(str, Enum):
+    """Reader outcome for one file (gb45438-labels.md §4.2)."""
+
+    COMPLIANT = "compliant"
+    NONCOMPLIANT = "noncompliant"
+    NOT_FOUND = "not_found"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(slots=True)
+class SignatureCheck:
+    """Verification of one SecurityData object (ReservedCode1 or ReservedCode2)."""
+
+    role: str  # "producer" (ReservedCode1) or "propagator" (ReservedCode2)
+    status: SignatureStatus
+    algorithm: str = ""  # "SM2-SM3", "Ed25519", "ECDSA-P256-SHA256", "RSA-SHA256", ...
+    alg_id: str = ""  # the OID string found in the file
+    key_id: str = ""
+    key_source: str = ""  # "embedded", "trust-store", ""
+    trusted: bool = False  # the key is in the user's trust file
+    trusted_name: str = ""  # name given to the key in the trust file
+    binding: BindingStatus = BindingStatus.ABSENT
+    binding_selector: str = ""
+    reason: str = ""  # one plain-language sentence
+
+    @property
+    def ok(self) -> bool:
+        return self.status is SignatureStatus.VALID and self.binding in (
+            BindingStatus.INTACT,
+            BindingStatus.ABSENT,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["binding"] = self.binding.value
+        return d
+
+
+@dataclass(slots=True)
+class RecordReport:
+    """One AIGC record found in a file."""
+
+    carrier: str  # "xmp", "aigc", "exif-usercomment", "blob", "scan"
+    location: str  # e.g. "APP1 XMP", "iTXt XML:com.adobe.xmp"
+    offset: int
+    record: AIGCRecord | None
+    raw: str
+    wrapped: bool = False
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # conformance failures
+    producer_code: str = ""  # "code_valid", "code_invalid", "name"
+    producer_signature: SignatureCheck | None = None
+    propagator_signature: SignatureCheck | None = None
+
+    @property
+    def compliant(self) -> bool:
+        return self.record is not None and not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "carrier": self.carrier,
+            "location": self.location,
+            "offset": self.offset,
+            "record": self.record.to_dict() if self.record else None,
+            "raw": self.raw,
+            "wrapped": self.wrapped,
+            "compliant": self.compliant,
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "producer_code": self.producer_code,
+            "producer_signature": (
+                self.producer_signature.to_dict() if self.producer_signature else None
+            ),
+            "propagator_signature": (
+                self.propagator_signature.to_dict() if self.propagator_signature else None
+            ),
+        }
+
+
+@dataclass(slots=True)
+class C2paSummary:
+    """What a C2PA manifest store says (read with c2pa-python)."""
+
+    present: bool
+    checked: bool = True  # False when c2pa-python is not installed
+    active_manifest: str = ""
+    claim_generator: str = ""
+    actions: list[str] = field(default_factory=list)
+    digital_source_types: list[str] = field(default_factory=list)
+    ai_claim: bool = False
+    validation_state: str = ""  # "Valid", "Invalid", "Trusted", ... as c2pa reports
+    validation_errors: list[str] = field(default_factory=list)
+    signer: str = ""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class InspectionReport:
+    """Everything synthlabel found in one file."""
+
+    path: str
+    format: str = ""
+    media_kind: str = ""
+    size: int = 0
+    compliance: Compliance = Compliance.NOT_FOUND
+    records: list[RecordReport] = field(default_factory=list)
+    digital_source_types: list[str] = field(default_factory=list)
+    c2pa: C2paSummary | None = None
+    content_digest: str = ""
+    content_selector: str = ""
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""  # set when the file could not be read at all
+
+    @property
+    def record(self) -> AIGCRecord | None:
+        """The file's record (the first one found), if any."""
+        for r in self.records:
+            if r.record is not None:
+                return r.record
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "path": self.path,
+            "format": self.format,
+            "media_kind": self.media_kind,
+            "size": self.size,
+            "compliance": self.compliance.value,
+            "records": [r.to_dict() for r in self.records],
+            "digital_source_types": list(self.digital_source_types),
+            "c2pa": self.c2pa.to_dict() if self.c2pa else None,
+            "content_digest": self.content_digest,
+            "content_selector": self.content_selector,
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class LabelResult:
+    """The outcome of labelling one file."""
+
+    path: str
+    output: str = ""
+    format: str = ""
+    record: AIGCRecord | None = None
+    visible: bool = False
+    signed: bool = False
+    c2pa: bool = False
+    replaced_existing: bool = False
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "output": self.output,
+            "format": self.format,
+            "record": self.record.to_dict() if self.record else None,
+            "visible": self.visible,
+            "signed": self.signed,
+            "c2pa": self.c2pa,
+            "replaced_existing": self.replaced_existing,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "seconds": round(self.seconds, 6),
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
