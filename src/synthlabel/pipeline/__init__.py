@@ -1,1 +1,1 @@
-"""pipeline layer."""
+"""Pipeline: file-level label / inspect / verify over the library layers."""

@@ -1,0 +1,185 @@
+"""synthlabel: make AI-generated content traceable (GB 45438-2025, C2PA, IPTC).
+
+The small public API::
+
+    import synthlabel
+
+    result = synthlabel.label("in.png", "out.png", producer="001191110000MA0000000H10001")
+    report = synthlabel.inspect("out.png")
+    print(report.compliance, report.record)
+
+Everything here is typed; results serialise with ``to_dict()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthlabel.errors import (
+    LimitExceeded,
+    MalformedInput,
+    OutputError,
+    ProviderCodeError,
+    RecordError,
+    SynthlabelError,
+    UnsupportedFormat,
+)
+from synthlabel.model.aigc import AIGCRecord, Label, parse_record
+from synthlabel.model.results import (
+    BindingStatus,
+    Compliance,
+    InspectionReport,
+    LabelResult,
+    RecordReport,
+    SignatureCheck,
+    SignatureStatus,
+)
+
+if TYPE_CHECKING:
+    from synthlabel.pipeline.labeling import LabelOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AIGCRecord",
+    "BindingStatus",
+    "Compliance",
+    "InspectionReport",
+    "Label",
+    "LabelResult",
+    "LimitExceeded",
+    "MalformedInput",
+    "OutputError",
+    "ProviderCodeError",
+    "RecordError",
+    "RecordReport",
+    "SignatureCheck",
+    "SignatureStatus",
+    "SynthlabelError",
+    "UnsupportedFormat",
+    "__version__",
+    "inspect",
+    "inspect_bytes",
+    "label",
+    "label_bytes",
+    "parse_record",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def _options(
+    producer: str,
+    *,
+    produce_id: str | None,
+    visible: bool,
+    text: str | None,
+    position: str | None,
+    sign: str | None,
+    c2pa: str | None,
+    edited: bool,
+    allow_name: bool,
+    key_home: PathLike | None,
+) -> LabelOptions:
+    from synthlabel.pipeline.labeling import LabelOptions
+
+    return LabelOptions(
+        producer=producer,
+        produce_id=produce_id,
+        visible=visible,
+        text=text,
+        position=position,
+        sign_key=sign,
+        c2pa=c2pa,
+        edited=edited,
+        allow_name=allow_name,
+        key_home=str(key_home) if key_home else None,
+    )
+
+
+def label(
+    src: PathLike,
+    dest: PathLike | None = None,
+    *,
+    producer: str,
+    produce_id: str | None = None,
+    visible: bool = True,
+    text: str | None = None,
+    position: str | None = None,
+    sign: str | None = None,
+    c2pa: str | None = None,
+    edited: bool = False,
+    allow_name: bool = False,
+    key_home: PathLike | None = None,
+) -> LabelResult:
+    """Label the file ``src`` into ``dest`` (``None``: replace ``src`` atomically).
+
+    Raises :class:`SynthlabelError` (naming the file) when the file cannot be labelled.
+    ``sign`` is a key id/name from the key store or a PEM private key path; ``c2pa`` is
+    ``"CERT.pem,KEY.pem"``.
+    """
+    from synthlabel.pipeline.labeling import label_file
+
+    opts = _options(
+        producer, produce_id=produce_id, visible=visible, text=text, position=position,
+        sign=sign, c2pa=c2pa, edited=edited, allow_name=allow_name, key_home=key_home,
+    )
+    result = label_file(Path(src), Path(dest) if dest is not None else Path(src), opts)
+    if result.error:
+        raise SynthlabelError(result.error)
+    return result
+
+
+def label_bytes(
+    data: bytes,
+    *,
+    producer: str,
+    produce_id: str | None = None,
+    visible: bool = True,
+    text: str | None = None,
+    position: str | None = None,
+    sign: str | None = None,
+    c2pa: str | None = None,
+    edited: bool = False,
+    allow_name: bool = False,
+    key_home: PathLike | None = None,
+) -> tuple[bytes, LabelResult]:
+    """Label a file held in memory; returns the new bytes and the result."""
+    from synthlabel.pipeline.labeling import label_bytes as _label_bytes
+
+    opts = _options(
+        producer, produce_id=produce_id, visible=visible, text=text, position=position,
+        sign=sign, c2pa=c2pa, edited=edited, allow_name=allow_name, key_home=key_home,
+    )
+    return _label_bytes(data, opts)
+
+
+def inspect(
+    path: PathLike,
+    *,
+    trust_file: PathLike | None = None,
+    key_home: PathLike | None = None,
+    c2pa: bool = True,
+    c2pa_trust_anchors: PathLike | None = None,
+) -> InspectionReport:
+    """Read every label in ``path``. Never raises for bad files: see ``report.error``."""
+    from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
+
+    return inspect_file(
+        Path(path),
+        InspectOptions(
+            trust_file=str(trust_file) if trust_file else None,
+            key_home=str(key_home) if key_home else None,
+            c2pa=c2pa,
+            c2pa_trust_anchors=str(c2pa_trust_anchors) if c2pa_trust_anchors else None,
+        ),
+    )
+
+
+def inspect_bytes(data: bytes, *, c2pa: bool = True) -> InspectionReport:
+    """Inspect a file held in memory (no trust file: signatures are checked for integrity)."""
+    from synthlabel.inspect.reader import inspect_bytes as _inspect_bytes
+
+    return _inspect_bytes(data, c2pa=c2pa)

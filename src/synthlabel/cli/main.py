@@ -1,0 +1,573 @@
+"""The ``synthlabel`` command line: a thin shell over :mod:`synthlabel.pipeline`.
+
+Exit codes (also in docs/cli.md):
+
+- 0: success (label: every file labelled; inspect: every file read, no broken label;
+  verify: every file has a valid, intact signature);
+- 1: at least one file failed (label), carries a non-compliant or tampered label (inspect),
+  or does not verify (verify);
+- 2: usage error (bad option, missing argument);
+- 3: at least one input could not be read or parsed (inspect/verify);
+- 4: ``--require-label`` was given and at least one file has no AIGC record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synthlabel import __version__
+from synthlabel.errors import SynthlabelError
+from synthlabel.model.results import (
+    SCHEMA_VERSION,
+    BindingStatus,
+    Compliance,
+    InspectionReport,
+    LabelResult,
+    SignatureStatus,
+)
+
+app = typer.Typer(
+    name="synthlabel",
+    help="Label, inspect and verify AI-generated content (GB 45438-2025, C2PA, IPTC).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+keys_app = typer.Typer(help="Manage signing keys and the trust file.", no_args_is_help=True)
+trust_app = typer.Typer(help="Public keys you trust (identity, not just integrity).", no_args_is_help=True)
+keys_app.add_typer(trust_app, name="trust")
+app.add_typer(keys_app, name="keys")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREADABLE, EXIT_NO_LABEL = 0, 1, 2, 3, 4
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="SYNTHLABEL_HOME", help="Key store directory [default: ~/.config/synthlabel]."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def _progress(total: int, enabled: bool) -> Progress | None:
+    if not enabled or total < 2 or not err.is_terminal:
+        return None
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+# --------------------------------------------------------------------------------- label
+@app.command()
+def label(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
+    producer: Annotated[str, typer.Option("--producer", "-p", help="Provider code (27 characters) of the generation service.", envvar="SYNTHLABEL_PRODUCER")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input only).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write outputs here, mirroring input directories.")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically).")] = False,
+    produce_id: Annotated[str | None, typer.Option("--produce-id", help="ProduceID (one input only) [default: a new ULID].")] = None,
+    visible: Annotated[bool, typer.Option("--visible/--no-visible", help="Draw the visible label.")] = True,
+    text: Annotated[str | None, typer.Option("--text", help='Visible label text [default: "AI生成"].')] = None,
+    position: Annotated[str | None, typer.Option("--position", help="top-left, top, top-right, left, right, bottom-left, bottom, bottom-right.")] = None,
+    sign: Annotated[str | None, typer.Option("--sign", help="Key id/name in the key store, or a PEM private key file.")] = None,
+    c2pa: Annotated[str | None, typer.Option("--c2pa", help="Also add a C2PA manifest signed with CERT.pem,KEY.pem.")] = None,
+    edited: Annotated[bool, typer.Option("--edited", help="AI edit of an original (compositeWithTrainedAlgorithmicMedia).")] = False,
+    allow_name: Annotated[bool, typer.Option("--allow-name", help="Accept an ASCII provider name instead of a code.")] = False,
+    replace_bad_xmp: Annotated[bool, typer.Option("--replace-malformed-xmp", help="Discard an existing malformed XMP packet instead of failing.")] = False,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")] = 0,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add the visible and the implicit (metadata) label to images."""
+    from synthlabel.formats import registry
+    from synthlabel.pipeline.io import iter_inputs
+    from synthlabel.pipeline.labeling import LabelOptions, label_many, load_signer
+
+    chosen = sum(x is not None and x is not False for x in (output, out_dir, in_place or None))
+    if chosen != 1:
+        fail("choose exactly one of -o/--output, --out-dir or --in-place")
+    pairs = list(iter_inputs(inputs))
+    missing = [p for p, _ in pairs if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or directory")
+    # Directory walks only take files we can label (by magic bytes, not extension).
+    jobs: list[tuple[Path, Path]] = []
+    skipped = 0
+    explicit = {Path(i) for i in inputs}
+    for src, base in pairs:
+        if src not in explicit and not _sniffable(src, registry):
+            skipped += 1
+            continue
+        if output is not None:
+            dest = output
+        elif out_dir is not None:
+            rel = src.relative_to(base) if src != base and base in src.parents else Path(src.name)
+            dest = out_dir / rel
+        else:
+            dest = src
+        jobs.append((src, dest))
+    if output is not None and len(jobs) != 1:
+        fail("-o/--output takes exactly one input file; use --out-dir for several")
+    if not jobs:
+        fail("no supported files found in the inputs")
+    if out_dir is not None:
+        for _, dest in jobs:
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                fail(f"{dest.parent}: cannot create output directory: {exc.strerror}", EXIT_PROBLEM)
+    options = LabelOptions(
+        producer=producer,
+        produce_id=produce_id,
+        edited=edited,
+        allow_name=allow_name,
+        visible=visible,
+        text=text,
+        position=position,
+        sign_key=sign,
+        key_home=str(home) if home else None,
+        c2pa=c2pa,
+        replace_malformed_xmp=replace_bad_xmp,
+    )
+    # Fail fast on option errors that would otherwise fail every file.
+    try:
+        from synthlabel.label.implicit import check_producer
+
+        check_producer(producer, allow_name=allow_name)
+        if sign:
+            load_signer(sign, options.key_home)
+        if c2pa:
+            from synthlabel.label.c2pa import load_credentials
+
+            load_credentials(c2pa)
+        if visible:
+            from synthlabel.label.visible import check_label_text
+
+            options.visible_options()
+            problems = check_label_text(options.visible_options().text)
+            if problems:
+                err.print(f"warning: label text: {'; '.join(problems)}")
+    except SynthlabelError as exc:
+        fail(str(exc))
+
+    progress = _progress(len(jobs), not as_json)
+    results: list[LabelResult] = []
+    try:
+        if progress:
+            with progress:
+                task = progress.add_task("labelling", total=len(jobs))
+
+                def tick(r: LabelResult) -> None:
+                    progress.advance(task)
+                    if r.error:
+                        progress.console.print(f"[red]✗[/] {r.error}", markup=True)
+
+                results = label_many(jobs, options, workers=workers or None, on_result=tick)
+        else:
+            results = label_many(jobs, options, workers=workers or None)
+    except SynthlabelError as exc:
+        fail(str(exc))
+    ok = [r for r in results if r.ok]
+    bad = [r for r in results if not r.ok]
+    if as_json:
+        _emit_json({
+            "schema": "synthlabel.label/1",
+            "results": [r.to_dict() for r in results],
+            "summary": {"labelled": len(ok), "failed": len(bad), "skipped": skipped},
+        })
+    else:
+        if not progress:
+            for r in bad:
+                err.print(f"✗ {r.error}", markup=False)
+        for r in ok:
+            assert r.record is not None
+            flags = ", ".join(
+                x for x, on in (("visible", r.visible), ("signed", r.signed), ("c2pa", r.c2pa)) if on
+            )
+            out.print(f"✓ {r.output}  [{r.format}; ProduceID {r.record.produce_id}; {flags or 'metadata only'}]")
+            for w in r.warnings:
+                out.print(f"  note: {w}")
+        total_s = sum(r.seconds for r in results)
+        out.print(
+            f"{len(ok)} labelled, {len(bad)} failed"
+            + (f", {skipped} skipped (unsupported)" if skipped else "")
+            + f" ({total_s:.2f} s of work)"
+        )
+    raise typer.Exit(EXIT_PROBLEM if bad else EXIT_OK)
+
+
+def _sniffable(path: Path, registry: Any) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(registry.max_sniff_bytes())
+        registry.sniff(head)
+        return True
+    except (OSError, SynthlabelError):
+        return False
+
+
+# ------------------------------------------------------------------------------- inspect
+def _sig_text(check: Any) -> str:
+    if check is None:
+        return "—"
+    s = check.status.value
+    if check.status is SignatureStatus.VALID:
+        s += " (trusted)" if check.trusted else " (key not trusted)"
+    return s
+
+
+def _binding_text(report: InspectionReport) -> str:
+    for r in report.records:
+        if r.producer_signature is not None and r.producer_signature.binding is not BindingStatus.ABSENT:
+            return r.producer_signature.binding.value
+    return "—"
+
+
+def _inspect_paths(paths: Sequence[Path], trust: Path | None, home: Path | None, c2pa: bool, c2pa_trust: Path | None) -> list[InspectionReport]:
+    from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
+    from synthlabel.pipeline.io import iter_inputs
+
+    files: list[Path] = []
+    for p in paths:
+        if not p.exists():
+            files.append(p)  # reported as unreadable, not a crash
+            continue
+        files.extend(f for f, _ in iter_inputs([p]))
+    options = InspectOptions(
+        trust_file=str(trust) if trust else None,
+        key_home=str(home) if home else None,
+        c2pa=c2pa,
+        c2pa_trust_anchors=str(c2pa_trust) if c2pa_trust else None,
+    )
+    progress = _progress(len(files), True)
+    if progress:
+        with progress:
+            task = progress.add_task("inspecting", total=len(files))
+            return inspect_many(files, options, on_result=lambda _r: progress.advance(task))
+    return inspect_many(files, options)
+
+
+def _print_reports(reports: list[InspectionReport]) -> None:
+    table = Table(show_lines=False, header_style="bold")
+    for col in ("File", "Format", "Label", "Producer", "ProduceID", "Compliance", "Signature", "Binding", "Propagator", "IPTC DST", "C2PA"):
+        table.add_column(col, overflow="fold")
+    for rep in reports:
+        rec = rep.record
+        dst = ", ".join(d.rsplit("/", 1)[-1] for d in rep.digital_source_types) or "—"
+        c2 = "—"
+        if rep.c2pa is not None:
+            c2 = "present" if not rep.c2pa.checked else (
+                ("AI claim" if rep.c2pa.ai_claim else "no AI claim") + f", {rep.c2pa.validation_state or 'unknown'}"
+            )
+        comp = rep.compliance.value
+        style = {"compliant": "green", "noncompliant": "red", "inconclusive": "yellow"}.get(comp, "")
+        sig = _sig_text(rep.records[0].producer_signature) if rep.records else "—"
+        table.add_row(
+            rep.path,
+            rep.format or "?",
+            (rec.label if rec else "—"),
+            (rec.content_producer if rec else "—"),
+            (rec.produce_id if rec else "—"),
+            f"[{style}]{comp}[/]" if style else comp,
+            sig,
+            _binding_text(rep),
+            (rec.content_propagator or "—") if rec else "—",
+            dst,
+            c2,
+        )
+    out.print(table)
+    for rep in reports:
+        lines = []
+        if rep.error:
+            lines.append(f"error: {rep.error}")
+        for r in rep.records:
+            lines += [f"error: {e}" for e in r.errors]
+            lines += [f"note: {w}" for w in r.warnings]
+            for chk in (r.producer_signature, r.propagator_signature):
+                if chk is not None and chk.status is not SignatureStatus.UNSIGNED and chk.reason:
+                    lines.append(f"{chk.role} signature: {chk.reason}")
+        lines += [f"note: {w}" for w in rep.warnings]
+        if rep.c2pa and rep.c2pa.validation_errors:
+            lines += [f"c2pa: {e}" for e in rep.c2pa.validation_errors[:5]]
+        if lines:
+            out.print(f"[bold]{rep.path}[/]")
+            for line in lines:
+                out.print(f"  {line}", markup=False)
+
+
+def _summary(reports: list[InspectionReport]) -> dict[str, int]:
+    s = {c.value: 0 for c in Compliance}
+    for r in reports:
+        s[r.compliance.value] += 1
+    s["files"] = len(reports)
+    return s
+
+
+@app.command()
+def inspect(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
+    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file of public keys [default: the key store's].")] = None,
+    no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
+    c2pa_trust: Annotated[Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")] = None,
+    require_label: Annotated[bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show every label in each file: AIGC records, signatures, binding, IPTC and C2PA."""
+    reports = _inspect_paths(paths, trust, home, not no_c2pa, c2pa_trust)
+    if as_json:
+        _emit_json({"schema": SCHEMA_VERSION, "results": [r.to_dict() for r in reports], "summary": _summary(reports)})
+    else:
+        _print_reports(reports)
+    if any(r.error for r in reports):
+        raise typer.Exit(EXIT_UNREADABLE)
+    if any(r.compliance is Compliance.NONCOMPLIANT for r in reports):
+        raise typer.Exit(EXIT_PROBLEM)
+    if require_label and any(r.compliance is Compliance.NOT_FOUND for r in reports):
+        raise typer.Exit(EXIT_NO_LABEL)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def verify(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
+    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file of public keys [default: the key store's].")] = None,
+    require_trusted: Annotated[bool, typer.Option("--require-trusted", help="Also require the signing key to be in the trust file.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check that each file's label is signed, unaltered and bound to this content."""
+    reports = _inspect_paths(paths, trust, home, False, None)
+    rows = []
+    worst = EXIT_OK
+    for rep in reports:
+        verdict, why = _verify_verdict(rep, require_trusted)
+        rows.append((rep, verdict, why))
+        if rep.error:
+            worst = max(worst, EXIT_UNREADABLE)
+        elif verdict != "ok":
+            worst = max(worst, EXIT_PROBLEM)
+    if as_json:
+        _emit_json({
+            "schema": "synthlabel.verify/1",
+            "results": [{"path": r.path, "verdict": v, "reason": w, "report": r.to_dict()} for r, v, w in rows],
+        })
+    else:
+        for rep, verdict, why in rows:
+            mark = "✓" if verdict == "ok" else "✗"
+            out.print(f"{mark} {rep.path}: {verdict} — {why}", markup=False)
+    raise typer.Exit(worst)
+
+
+def _verify_verdict(rep: InspectionReport, require_trusted: bool) -> tuple[str, str]:
+    if rep.error:
+        return "unreadable", rep.error
+    if not rep.records or rep.record is None:
+        return "no-label", "no AIGC record found"
+    rr = next(r for r in rep.records if r.record is not None)
+    chk = rr.producer_signature
+    if chk is None or chk.status is SignatureStatus.UNSIGNED:
+        return "unsigned", "the record carries no signature"
+    if chk.status is not SignatureStatus.VALID:
+        return chk.status.value, chk.reason
+    if chk.binding is BindingStatus.BROKEN:
+        return "binding-broken", "the label was moved to other content or the content was changed"
+    if rr.errors:
+        return "invalid", "; ".join(rr.errors)
+    if require_trusted and not chk.trusted:
+        return "untrusted", f"signature valid but key {chk.key_id} is not in the trust file"
+    prop = rr.propagator_signature
+    if prop is not None and prop.status is SignatureStatus.INVALID:
+        return "invalid", f"propagator signature: {prop.reason}"
+    who = f"trusted key {chk.trusted_name or chk.key_id}" if chk.trusted else f"embedded key {chk.key_id} (not in trust file)"
+    return "ok", f"{chk.algorithm} signature valid, binding {chk.binding.value}, {who}"
+
+
+# ---------------------------------------------------------------------------------- keys
+def _store(home: Path | None) -> Any:
+    from synthlabel.model.keys import KeyStore
+
+    return KeyStore(home)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    alg: Annotated[str, typer.Option("--alg", help="sm2 (default), ed25519 or ecdsa-p256.")] = "sm2",
+    name: Annotated[str, typer.Option("--name", help="A name for the key.")] = "",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key pair; it becomes the active signing key (older keys keep verifying)."""
+    try:
+        info = _store(home).generate(algorithm=alg, name=name)
+    except SynthlabelError as exc:
+        fail(str(exc))
+    if as_json:
+        _emit_json(_key_dict(info))
+    else:
+        out.print(f"created {info.algorithm} key {info.key_id}" + (f" ({info.name})" if info.name else ""), markup=False)
+
+
+def _key_dict(info: Any) -> dict[str, Any]:
+    d = getattr(info, "to_dict", None)
+    if callable(d):
+        return dict(d())
+    return {k: getattr(info, k) for k in ("key_id", "algorithm", "name", "created", "active") if hasattr(info, k)}
+
+
+@keys_app.command("list")
+def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List the keys in the key store."""
+    try:
+        infos = _store(home).list()
+    except SynthlabelError as exc:
+        fail(str(exc))
+    if as_json:
+        _emit_json([_key_dict(i) for i in infos])
+        return
+    if not infos:
+        out.print("no keys yet: run `synthlabel keys generate`")
+        return
+    table = Table(header_style="bold")
+    for col in ("Key id", "Algorithm", "Name", "Created", "Active"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(i.key_id, i.algorithm, i.name or "", str(getattr(i, "created", "")), "yes" if getattr(i, "active", False) else "")
+    out.print(table)
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    ref: Annotated[str | None, typer.Argument(help="Key id, prefix or name [default: the active key].")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Print a public key as PEM (give it to platforms and verifiers)."""
+    try:
+        store = _store(home)
+        sys.stdout.write(store.export_public(ref))
+    except SynthlabelError as exc:
+        fail(str(exc))
+
+
+@trust_app.command("add")
+def trust_add(
+    pem: Annotated[Path, typer.Argument(help="Public key file (PEM or DER).")],
+    name: Annotated[str, typer.Option("--name", help="Who this key belongs to.")] = "",
+    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file [default: the key store's].")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Trust a public key."""
+    try:
+        store = _trust_store(trust, home)
+        key_id = store.add(pem.read_bytes(), name=name)
+    except OSError as exc:
+        fail(f"{pem}: {exc.strerror}")
+    except SynthlabelError as exc:
+        fail(str(exc))
+    out.print(f"trusted key {key_id}" + (f" ({name})" if name else ""), markup=False)
+
+
+@trust_app.command("list")
+def trust_list(
+    trust: Annotated[Path | None, typer.Option("--trust")] = None, home: HomeOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List trusted public keys."""
+    store = _trust_store(trust, home)
+    keys = store.list()
+    if as_json:
+        _emit_json([_key_dict(k) for k in keys])
+        return
+    for k in keys:
+        out.print(f"{k.key_id}  {getattr(k, 'algorithm', '')}  {getattr(k, 'name', '')}", markup=False)
+
+
+@trust_app.command("remove")
+def trust_remove(
+    key_id: Annotated[str, typer.Argument()], trust: Annotated[Path | None, typer.Option("--trust")] = None, home: HomeOpt = None
+) -> None:
+    """Stop trusting a key."""
+    try:
+        _trust_store(trust, home).remove(key_id)
+    except SynthlabelError as exc:
+        fail(str(exc))
+    out.print(f"removed {key_id}")
+
+
+def _trust_store(trust: Path | None, home: Path | None) -> Any:
+    from synthlabel.model.keys import TrustStore
+
+    if trust:
+        return TrustStore(trust)
+    return _store(home).trust
+
+
+# ------------------------------------------------------------------------------- formats
+@app.command()
+def formats(as_json: JsonOpt = False) -> None:
+    """List the supported containers (format plug-ins)."""
+    from synthlabel.formats import registry
+
+    hs = registry.handlers()
+    if as_json:
+        _emit_json([
+            {"id": h.id, "name": h.name, "media_kind": h.media_kind.value, "extensions": list(h.extensions), "mime_types": list(h.mime_types)}
+            for h in hs
+        ])
+        return
+    table = Table(header_style="bold")
+    for col in ("Id", "Format", "Kind", "Extensions", "MIME types"):
+        table.add_column(col)
+    for h in hs:
+        table.add_row(h.id, h.name, h.media_kind.value, ", ".join(h.extensions), ", ".join(h.mime_types))
+    out.print(table)
+    for e in registry.load_errors():
+        err.print(f"warning: plug-in failed to load: {e}", markup=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(f"synthlabel {__version__}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: never shows a traceback for expected errors."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="synthlabel")
+    except SynthlabelError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_PROBLEM)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

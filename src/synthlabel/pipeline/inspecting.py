@@ -1,0 +1,93 @@
+"""Inspect and verify files (one or many, in parallel processes when there are many)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthlabel.errors import SynthlabelError
+from synthlabel.inspect.reader import inspect_bytes
+from synthlabel.model.results import Compliance, InspectionReport
+from synthlabel.pipeline.io import read_file
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    trust_file: str | None = None  # None: the default trust file in the key store home
+    key_home: str | None = None
+    c2pa: bool = True
+    c2pa_trust_anchors: str | None = None  # PEM bundle path
+
+
+_trust_cache: dict[tuple[str | None, str | None], object] = {}
+
+
+def _trust(options: InspectOptions) -> object | None:
+    key = (options.trust_file, options.key_home)
+    if key not in _trust_cache:
+        from synthlabel.model.keys import KeyStore, TrustStore
+
+        if options.trust_file:
+            _trust_cache[key] = TrustStore(Path(options.trust_file))
+        else:
+            _trust_cache[key] = KeyStore(Path(options.key_home) if options.key_home else None).trust
+    return _trust_cache[key]
+
+
+def inspect_file(path: Path, options: InspectOptions | None = None) -> InspectionReport:
+    """Inspect one file. Never raises: problems are reported in the result."""
+    options = options or InspectOptions()
+    try:
+        data = read_file(path)
+    except SynthlabelError as exc:
+        return InspectionReport(path=str(path), error=exc.message, compliance=Compliance.INCONCLUSIVE)
+    anchors = None
+    if options.c2pa_trust_anchors:
+        try:
+            anchors = Path(options.c2pa_trust_anchors).read_bytes()
+        except OSError as exc:
+            return InspectionReport(
+                path=str(path),
+                error=f"cannot read trust anchors {options.c2pa_trust_anchors}: {exc.strerror}",
+                compliance=Compliance.INCONCLUSIVE,
+            )
+    try:
+        trust = _trust(options)
+    except SynthlabelError as exc:
+        return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
+    return inspect_bytes(
+        data, path=str(path), trust=trust, c2pa=options.c2pa, trust_anchors_pem=anchors  # type: ignore[arg-type]
+    )
+
+
+def _job(args: tuple[str, InspectOptions]) -> InspectionReport:
+    return inspect_file(Path(args[0]), args[1])
+
+
+def inspect_many(
+    paths: Iterable[Path],
+    options: InspectOptions | None = None,
+    *,
+    workers: int | None = None,
+    on_result: Callable[[InspectionReport], None] | None = None,
+) -> list[InspectionReport]:
+    options = options or InspectOptions()
+    items = [(str(p), options) for p in paths]
+    workers = workers or os.cpu_count() or 1
+    out: list[InspectionReport] = []
+    if workers <= 1 or len(items) < 16:
+        results = map(_job, items)
+        for r in results:
+            out.append(r)
+            if on_result:
+                on_result(r)
+        return out
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(_job, items, chunksize=max(1, min(64, len(items) // (workers * 8)))):
+            out.append(r)
+            if on_result:
+                on_result(r)
+    return out

@@ -1,0 +1,202 @@
+"""Label files: visible label (optional), implicit record, signature, C2PA; atomic output."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthlabel.errors import RecordError, SynthlabelError
+from synthlabel.formats import registry
+from synthlabel.inspect.reader import inspect_bytes, mime_type
+from synthlabel.label import implicit
+from synthlabel.model.results import LabelResult, SignatureStatus
+from synthlabel.pipeline.io import atomic_write, read_file
+
+if TYPE_CHECKING:
+    from synthlabel.label.c2pa import C2paCredentials
+    from synthlabel.label.visible import VisibleOptions
+    from synthlabel.model.signing import Signer
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """Everything that decides how a file is labelled (picklable: sent to worker processes)."""
+
+    producer: str
+    produce_id: str | None = None
+    edited: bool = False
+    allow_name: bool = False
+    visible: bool = True
+    text: str | None = None
+    position: str | None = None
+    sign_key: str | None = None  # key id / name in the key store, or a PEM file path
+    key_home: str | None = None
+    c2pa: str | None = None  # "CERT.pem,KEY.pem"
+    replace_malformed_xmp: bool = False
+    verify: bool = True  # read the output back and check the record (verify-after-write)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def visible_options(self) -> VisibleOptions:
+        from synthlabel.label.visible import VisibleOptions
+
+        kw: dict[str, Any] = {}
+        if self.text:
+            kw["text"] = self.text
+        if self.position:
+            kw["position"] = self.position
+        return VisibleOptions(**kw)
+
+
+_signers: dict[tuple[str, str | None], Signer] = {}
+_creds: dict[str, C2paCredentials] = {}
+
+
+def load_signer(ref: str, home: str | None = None) -> Signer:
+    """A signer from the key store (id, id prefix or name) or from a PEM file path."""
+    key = (ref, home)
+    if key not in _signers:
+        from synthlabel.model.keys import KeyStore
+
+        if os.path.sep in ref or ref.endswith(".pem") or os.path.isfile(ref):
+            _signers[key] = KeyStore.load_signer_file(Path(ref))
+        else:
+            _signers[key] = KeyStore(Path(home) if home else None).signer(ref)
+    return _signers[key]
+
+
+def _load_creds(spec: str) -> C2paCredentials:
+    if spec not in _creds:
+        from synthlabel.label.c2pa import load_credentials
+
+        _creds[spec] = load_credentials(spec)
+    return _creds[spec]
+
+
+def label_bytes(data: bytes, options: LabelOptions, *, path: str = "<bytes>") -> tuple[bytes, LabelResult]:
+    """Label one file's bytes; returns the new bytes and the result (raises on failure)."""
+    t0 = time.perf_counter()
+    result = LabelResult(path=path, bytes_in=len(data))
+    handler = registry.sniff(data[: registry.max_sniff_bytes()])
+    result.format = handler.id
+    meta = handler.read(data)
+    original_xmp = meta.xmp[0].data if meta.xmp else None
+    if implicit.existing_records(meta):
+        result.replaced_existing = True
+        result.warnings.append("replaced an existing AIGC record")
+    record, warnings = implicit.build_record(
+        implicit.ImplicitOptions(
+            producer=options.producer,
+            produce_id=options.produce_id,
+            edited=options.edited,
+            allow_name=options.allow_name,
+        )
+    )
+    result.warnings.extend(warnings)
+    body = data
+    if options.visible:
+        from synthlabel.label.visible import render_visible
+
+        rendered = render_visible(data, handler.id, options.visible_options())
+        body = rendered.data
+        result.visible = True
+        meta = None  # re-encoded: read the new container below
+    if options.sign_key:
+        record = implicit.sign(record, load_signer(options.sign_key, options.key_home), handler, body)
+        result.signed = True
+    out = implicit.write_record(
+        body,
+        handler,
+        record,
+        digital_source_type=(implicit.DST_COMPOSITE if options.edited else implicit.DST_TRAINED),
+        base_xmp=original_xmp if options.visible else None,
+        meta=meta,
+        replace_malformed_xmp=options.replace_malformed_xmp,
+    )
+    if options.c2pa:
+        from synthlabel.label.c2pa import add_manifest
+
+        out = add_manifest(
+            out,
+            mime_type(handler, out),
+            _load_creds(options.c2pa),
+            record=record,
+            edited=options.edited,
+        )
+        result.c2pa = True
+    if options.verify:
+        _verify_output(out, record, result)
+    result.record = record
+    result.bytes_out = len(out)
+    result.seconds = time.perf_counter() - t0
+    return out, result
+
+
+def _verify_output(out: bytes, record: Any, result: LabelResult) -> None:
+    report = inspect_bytes(out, c2pa=False)
+    found = [r.record for r in report.records if r.record is not None]
+    if found != [record]:
+        raise RecordError("verify-after-write failed: the output does not carry exactly the new record")
+    sig = report.records[0].producer_signature
+    if result.signed and (sig is None or sig.status is not SignatureStatus.VALID or not sig.ok):
+        reason = sig.reason if sig else "no signature"
+        raise RecordError(f"verify-after-write failed: signature does not verify ({reason})")
+
+
+def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
+    """Label ``src`` into ``dest`` (may be the same path for in-place). Never raises."""
+    t0 = time.perf_counter()
+    try:
+        data = read_file(src)
+        out, result = label_bytes(data, options, path=str(src))
+        atomic_write(dest, out, like=src)
+        result.output = str(dest)
+        result.seconds = time.perf_counter() - t0
+        return result
+    except SynthlabelError as exc:
+        exc.with_path(str(src))
+        return LabelResult(path=str(src), error=str(exc), seconds=time.perf_counter() - t0)
+    except MemoryError:
+        return LabelResult(path=str(src), error=f"{src}: out of memory", seconds=time.perf_counter() - t0)
+
+
+def _label_job(job: tuple[str, str, LabelOptions]) -> LabelResult:
+    src, dest, options = job
+    return label_file(Path(src), Path(dest), options)
+
+
+def label_many(
+    jobs: Iterable[tuple[Path, Path]],
+    options: LabelOptions,
+    *,
+    workers: int | None = None,
+    on_result: Callable[[LabelResult], None] | None = None,
+) -> list[LabelResult]:
+    """Label many files, in parallel processes when there are enough of them."""
+    items = [(str(s), str(d), options) for s, d in jobs]
+    if options.produce_id and len(items) > 1:
+        raise RecordError("--produce-id can only be given for a single file (ProduceID must be unique)")
+    workers = workers or os.cpu_count() or 1
+    results: list[LabelResult] = []
+    it: Iterator[LabelResult]
+    if workers <= 1 or len(items) < 8:
+        it = (_label_job(j) for j in items)
+        for r in it:
+            results.append(r)
+            if on_result:
+                on_result(r)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(_label_job, items, chunksize=max(1, min(32, len(items) // (workers * 8)))):
+            results.append(r)
+            if on_result:
+                on_result(r)
+    return results
+
+
+def with_overrides(options: LabelOptions, **changes: Any) -> LabelOptions:
+    return replace(options, **changes)
