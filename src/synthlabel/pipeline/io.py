@@ -63,6 +63,7 @@ def atomic_write(dest: str | os.PathLike[str], data: bytes, *, like: Path | None
         elif d.exists():
             mode = d.stat().st_mode & 0o7777
         os.chmod(tmp, mode if mode is not None else 0o644 & ~_umask())
+        _fault_point()
         os.replace(tmp, d)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -73,6 +74,16 @@ def atomic_write(dest: str | os.PathLike[str], data: bytes, *, like: Path | None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _fault_point() -> None:
+    """Test hook: ``SYNTHLABEL_FAULT_PAUSE=<seconds>`` pauses between the complete temp file
+    and the rename, so tests can SIGKILL the process at the worst moment."""
+    pause = os.environ.get("SYNTHLABEL_FAULT_PAUSE")
+    if pause:
+        import time
+
+        time.sleep(float(pause))
 
 
 def _umask() -> int:
