@@ -6,11 +6,14 @@ unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import random
 import subprocess
 
 import pytest
+from PIL import Image
 
 from synthlabel.errors import SynthlabelError
 from synthlabel.formats import _xmp, registry
@@ -95,22 +98,15 @@ def test_rewrite_replaces_not_duplicates(fid, name, make) -> None:
 
 @pytest.mark.parametrize(("fid", "name", "make"), SAMPLES)
 def test_content_digest_changes_with_pixels(fid, name, make) -> None:
+    """Same container, different picture (another seed, saved by Pillow): another digest."""
     h = handler_for(fid)
     a = make()
-    other = next(fn for f, n, fn in fx.all_samples() if n == name)
-    # same container, different picture: regenerate with another seed through Pillow
-    import io
-
-    from PIL import Image
-
     with Image.open(io.BytesIO(a)) as im:
         fmt = im.format
-    img = fx.picture(seed=99)
     buf = io.BytesIO()
-    img.save(buf, fmt)
+    fx.picture(seed=99).save(buf, fmt)
     b = buf.getvalue()
-    assert other is not None
-    if registry.sniff(b[:64]).id == fid:
+    if h.sniff(b[: h.sniff_bytes]):  # Pillow may have picked another container for fmt
         assert h.content_digest(a).digest != h.content_digest(b).digest
     d = h.content_digest(a)
     assert d.selector.startswith("synthlabel.") and d.algorithm == "sha256" and len(d.digest) == 32
@@ -125,10 +121,13 @@ def test_exiftool_reads_what_we_wrote(tmp_path, fid, name, make) -> None:
     path.write_bytes(out)
     res = subprocess.run(
         ["exiftool", "-j", "-G1", "-struct", "-XMP:all", "-Warning", "-Error", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     info = json.loads(res.stdout)[0]
-    aigc = [v for k, v in info.items() if k.endswith(":AIGC")]
+    # exiftool without a TC260 table names the property from its local name: "Aigc".
+    aigc = [v for k, v in info.items() if k.lower().endswith(":aigc")]
     dst = [v for k, v in info.items() if k.endswith(":DigitalSourceType")]
     assert aigc, info
     assert parse_record(aigc[0]).record == RECORD
@@ -154,7 +153,5 @@ def test_bad_input_raises_only_typed_errors(fid, name, make) -> None:
     packet = _xmp.new_packet(RECORD.to_json())
     for bad in _mutations(data):
         for op in (h.read, h.content_digest, lambda d: h.write_xmp(d, packet)):
-            try:
+            with contextlib.suppress(SynthlabelError):
                 op(bad)
-            except SynthlabelError:
-                pass
