@@ -394,6 +394,13 @@ def test_existing_manifest_is_kept_as_parent(creds: C2paCredentials, pki: PkiBun
     with pytest.raises(C2paSigningError, match="already carries a C2PA manifest"):
         add_manifest(camera, "image/jpeg", creds, record=RECORD, existing="error")
 
+    # the writer dropped the old store but the caller passes the original as parent
+    kept = add_manifest(jpeg_with_xmp(), "image/jpeg", creds, record=RECORD, parent=camera)
+    k = read_c2pa(kept, "image/jpeg")
+    assert k.actions == ["c2pa.opened", "c2pa.edited.metadata"]
+    assert k.digital_source_types == [DST_TRAINED, DST_BASE + "digitalCapture"]
+    assert not [e for e in k.validation_errors if e.startswith("ingredient:")]
+
 
 def test_platform_update_of_a_signed_file(creds: C2paCredentials) -> None:
     """A platform rewrites the AIGC record of a signed file, then re-signs: the producer's

@@ -525,7 +525,8 @@ def add_manifest(
     - ``Label`` "2"/"3" (a platform's assessment) or ``propagation=True``: ``c2pa.opened`` +
       ``c2pa.edited.metadata`` without a digital source type (the platform does not claim
       generation itself);
-    - ``data`` already carries a C2PA manifest and ``existing="keep"`` (default): the
+    - ``data`` (or ``parent``) already carries a C2PA manifest and ``existing="keep"``
+      (default): the
       existing provenance is kept as the parent ingredient and ``c2pa.opened`` +
       ``c2pa.edited.metadata`` (with trainedAlgorithmicMedia for Label "1") is written
       instead of ``c2pa.created``; ``existing="replace"`` drops it, ``"error"`` refuses.
@@ -560,7 +561,11 @@ def add_manifest(
         mode = "edit"
     else:
         mode = "create"
-        if existing != "replace" and parent is None and _has_manifest(c2pa, data, mime_n):
+        p_mime = normalize_mime(parent_mime) if parent_mime else mime_n
+        if existing != "replace" and (
+            _has_manifest(c2pa, data, mime_n)
+            or (parent is not None and _has_manifest(c2pa, parent, p_mime))
+        ):
             if existing == "error":
                 raise C2paSigningError(
                     "the file already carries a C2PA manifest; pass existing='keep' to add "
