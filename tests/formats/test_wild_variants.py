@@ -348,3 +348,11 @@ def test_gif_comment_with_record() -> None:
     assert parse_record(c.data).record == DOUBAO
     assert records_after_write(gif.HANDLER, data) == [("xmp", OURS)]
     assert b"existing comment" in gif.HANDLER.write_xmp(data, _xmp.new_packet(OURS.to_json()))
+
+
+def test_binary_user_comment_is_not_reported_as_text() -> None:
+    blob = bytes(range(256)) * 2
+    data = jpeg_with(exif=exif_user_comment(b"\0" * 8 + blob))
+    meta = jpeg.HANDLER.read(data)
+    assert meta.of_kind("exif-usercomment") == [] and meta.exif is not None
+    assert blob in jpeg.HANDLER.write_xmp(data, _xmp.new_packet(OURS.to_json()))

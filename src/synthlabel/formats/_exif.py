@@ -136,6 +136,12 @@ def _decode_user_comment(raw: bytes, endian: str) -> tuple[str, str]:
     return text.strip("\x00 \t\r\n"), charset
 
 
+def _is_text(text: str) -> bool:
+    """Mostly printable (binary maker data in UserComment is not reported as text)."""
+    bad = sum(1 for c in text if (ord(c) < 32 and c not in "\t\r\n") or c == "\ufffd")
+    return bool(text) and bad * 10 <= len(text)
+
+
 def _decode_ascii(raw: bytes) -> str:
     raw = raw.split(b"\x00", 1)[0]  # ASCII values are NUL-terminated
     try:
@@ -163,7 +169,7 @@ def read_text(tiff: bytes) -> ExifInfo:
                 info.warnings.append("EXIF ImageDescription points outside the EXIF block")
             else:
                 text = _decode_ascii(raw)
-                if text:
+                if _is_text(text):
                     info.image_description = ExifText(TAG_IMAGE_DESCRIPTION, text, off, len(raw))
         if TAG_EXIF_IFD in entries:
             typ, count, off = entries[TAG_EXIF_IFD]
@@ -183,7 +189,7 @@ def read_text(tiff: bytes) -> ExifInfo:
                             info.warnings.append("EXIF UserComment points outside the block")
                         else:
                             text, charset = _decode_user_comment(raw, t.e)
-                            if text:
+                            if _is_text(text):
                                 info.user_comment = ExifText(
                                     TAG_USER_COMMENT, text, off, len(raw), charset
                                 )
