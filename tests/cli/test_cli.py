@@ -102,7 +102,7 @@ def test_exiftool_sees_the_label_written_by_the_cli(samples: Path, tmp_path: Pat
     info = json.loads(res.stdout)
     assert len(info) == len(list(samples.iterdir()))
     for entry in info:
-        rec = json.loads(entry["AIGC"])
+        rec = json.loads(next(v for k, v in entry.items() if k.lower() == "aigc"))
         assert rec["ContentProducer"] == PRODUCER and rec["ReservedCode1"].startswith('{"SecurityData"')
         assert entry["DigitalSourceType"].endswith("trainedAlgorithmicMedia")
 

@@ -216,6 +216,14 @@ def _loads(text: str) -> Any:
         raise RecordError(f"AIGC value is not valid JSON: {exc}") from None
 
 
+def _entity_escaped(text: str) -> bool:
+    """True for JSON whose quotes were XML-escaped (``{&quot;Label&quot;...``); a value that
+    merely contains ``&quot;`` inside proper JSON strings is left alone."""
+    if "&quot;" not in text and "&#34;" not in text and "&#x22;" not in text:
+        return False
+    return '"' not in text
+
+
 def parse_record(value: str | bytes) -> ParsedRecord:
     """Parse an AIGC value as found in any carrier.
 
@@ -236,7 +244,7 @@ def parse_record(value: str | bytes) -> ParsedRecord:
         raise RecordError(f"AIGC value too large ({len(text)} characters)")
     raw = text
     text = text.strip().strip("\x00").strip()
-    if "&quot;" in text or "&#34;" in text or "&amp;" in text:
+    if _entity_escaped(text):
         text = html.unescape(text)
         warnings.append("note: value was XML/HTML-entity-escaped")
     wrapped = False
