@@ -19,13 +19,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from synthlabel.errors import KeyStoreError, SynthlabelError
+from synthlabel.formats._c2pa import (
+    AIGC_ASSERTION_LABEL,
+    c2pa_settings,
+    import_c2pa,
+    looks_like_c2pa,
+    normalize_mime,
+    one_line,
+)
 from synthlabel.formats._xmp import DST_COMPOSITE, DST_TRAINED
 from synthlabel.model.results import C2paSummary
 
 __all__ = [
     "AIGC_ASSERTION_LABEL",
     "AI_TERMS",
-    "C2PA_SIGNING_EKUS",
     "DST_COMPOSITE",
     "DST_TRAINED",
     "aigc_assertion",
@@ -39,10 +46,6 @@ __all__ = [
     "summarize_store",
 ]
 
-#: Label of the custom assertion that carries the AIGC record (project-owned namespace).
-AIGC_ASSERTION_LABEL = "org.synthlabel.gb45438.aigc"
-
-
 #: IPTC digital source type terms that claim generative (trained-model) AI.
 #: ``algorithmicMedia`` (procedural, no training data) and ``compositeSynthetic`` are not.
 AI_TERMS = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
@@ -52,78 +55,11 @@ _DST_PREFIXES = (
     "https://cv.iptc.org/newscodes/digitalsourcetype/",
 )
 
-#: Extended key usages accepted for claim signing: id-kp-emailProtection,
-#: id-kp-documentSigning (RFC 9336), c2pa-kp-claimSigning and Microsoft's C2PA signing EKU.
-#: c2pa-rs 0.91 verifies against a shorter default list that lacks id-kp-documentSigning.
-C2PA_SIGNING_EKUS: tuple[str, ...] = (
-    "1.3.6.1.5.5.7.3.4",
-    "1.3.6.1.5.5.7.3.36",
-    "1.3.6.1.4.1.62558.2.1",
-    "1.3.6.1.4.1.311.76.59.1.9",
-)
-
 #: Largest input handed to c2pa (the pipeline limit; the native reader streams it).
 MAX_INPUT_BYTES = 2 * 1024 * 1024 * 1024
 
-_MIME_ALIASES = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "image/jpg": "image/jpeg",
-    "image/pjpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "image/x-webp": "image/webp",
-    "gif": "image/gif",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "heic": "image/heic",
-    "heif": "image/heif",
-    "avif": "image/avif",
-    "wav": "audio/wav",
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/vnd.wave": "audio/wav",
-    "mp3": "audio/mpeg",
-    "audio/mp3": "audio/mpeg",
-    "mp4": "video/mp4",
-    "mov": "video/quicktime",
-    "pdf": "application/pdf",
-}
-
-
-def normalize_mime(mime: str) -> str:
-    """``"jpg"``/``"image/jpg"`` -> ``"image/jpeg"``; unknown values pass through, lowercased."""
-    m = mime.strip().lower().split(";", 1)[0].strip()
-    return _MIME_ALIASES.get(m, m)
-
-
-def import_c2pa() -> Any | None:
-    """The c2pa module, or None when c2pa-python (or its native library) is unavailable."""
-    try:
-        import c2pa
-    except Exception:  # ImportError, or OSError from loading the native library
-        return None
-    return c2pa
-
-
 def c2pa_available() -> bool:
     return import_c2pa() is not None
-
-
-def c2pa_settings(*, trust_anchors_pem: bytes | None = None) -> dict[str, Any]:
-    """c2pa-rs settings used for every read and sign: offline, no thumbnails, spec EKUs."""
-    trust: dict[str, Any] = {"trust_config": "\n".join(C2PA_SIGNING_EKUS) + "\n"}
-    if trust_anchors_pem:
-        trust["trust_anchors"] = trust_anchors_pem.decode("ascii")
-    return {
-        "trust": trust,
-        "verify": {
-            "verify_trust": True,
-            "remote_manifest_fetch": False,
-            "ocsp_fetch": False,
-        },
-        "builder": {"thumbnail": {"enabled": False}},
-    }
 
 
 def check_trust_anchors(pem: bytes) -> None:
@@ -146,16 +82,6 @@ def is_ai_source_type(uri: str) -> bool:
     for prefix in _DST_PREFIXES:
         if u.startswith(prefix):
             return u[len(prefix) :].strip("/") in AI_TERMS
-    return False
-
-
-def looks_like_c2pa(data: bytes) -> bool:
-    """Cheap test for an embedded JUMBF manifest store (``jumd`` box labelled ``c2pa``)."""
-    i = data.find(b"jumd")
-    while i >= 0:
-        if b"c2pa" in data[i : i + 64]:
-            return True
-        i = data.find(b"jumd", i + 4)
     return False
 
 
@@ -346,11 +272,6 @@ def aigc_assertion(store: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:500] if text else type(exc).__name__
-
-
 def read_store(
     data: bytes, mime: str, *, trust_anchors_pem: bytes | None = None
 ) -> tuple[dict[str, Any] | None, str | None]:
@@ -406,12 +327,12 @@ def read_c2pa(data: bytes, mime: str, *, trust_anchors_pem: bytes | None = None)
         return summarize_store(store, state)
     except Exception as exc:  # pragma: no cover - defensive: odd JSON from a future c2pa
         return C2paSummary(
-            present=True, error=f"could not summarise the C2PA manifest: {_one_line(exc)}"
+            present=True, error=f"could not summarise the C2PA manifest: {one_line(exc)}"
         )
 
 
 def _failed_read(data: bytes, exc: BaseException) -> C2paSummary:
-    message = _one_line(exc)
+    message = one_line(exc)
     if looks_like_c2pa(data):
         # A manifest store is there but c2pa could not even parse it: treat as invalid.
         return C2paSummary(

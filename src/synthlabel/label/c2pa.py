@@ -34,6 +34,14 @@ from synthlabel.errors import (
     SynthlabelError,
     UnsupportedFormat,
 )
+from synthlabel.formats._c2pa import (
+    AIGC_ASSERTION_LABEL,
+    c2pa_settings,
+    import_c2pa,
+    looks_like_c2pa,
+    normalize_mime,
+    one_line,
+)
 from synthlabel.formats._xmp import DST_COMPOSITE, DST_TRAINED
 from synthlabel.model.aigc import AIGCRecord
 
@@ -50,19 +58,6 @@ __all__ = [
     "manifest_definition",
     "supported_mime_types",
 ]
-
-#: Label of the custom assertion that carries the AIGC record (project-owned namespace).
-#: Same value as ``synthlabel.inspect.c2pa.AIGC_ASSERTION_LABEL`` (layers may not import
-#: each other; a test keeps the two in step).
-AIGC_ASSERTION_LABEL = "org.synthlabel.gb45438.aigc"
-
-#: Extended key usages accepted for claim signing (kept in step with inspect.c2pa).
-C2PA_SIGNING_EKUS: tuple[str, ...] = (
-    "1.3.6.1.5.5.7.3.4",
-    "1.3.6.1.5.5.7.3.36",
-    "1.3.6.1.4.1.62558.2.1",
-    "1.3.6.1.4.1.311.76.59.1.9",
-)
 
 #: Signature algorithms c2pa-rs accepts (lower case, as C2paSignerInfo wants them).
 ALGORITHMS: tuple[str, ...] = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
@@ -81,69 +76,6 @@ _EKU_NAMES = {
 _ANY_EKU = "2.5.29.37.0"
 
 Mode = Literal["create", "edit", "metadata", "propagate"]
-
-
-# -- c2pa plumbing (mirrors synthlabel.inspect.c2pa, which this layer may not import) --------
-
-_MIME_ALIASES = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "image/jpg": "image/jpeg",
-    "image/pjpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "image/x-webp": "image/webp",
-    "gif": "image/gif",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "heic": "image/heic",
-    "heif": "image/heif",
-    "avif": "image/avif",
-    "wav": "audio/wav",
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/vnd.wave": "audio/wav",
-    "mp3": "audio/mpeg",
-    "audio/mp3": "audio/mpeg",
-    "mp4": "video/mp4",
-    "mov": "video/quicktime",
-    "pdf": "application/pdf",
-}
-
-
-def normalize_mime(mime: str) -> str:
-    """``"jpg"``/``"image/jpg"`` -> ``"image/jpeg"``; unknown values pass through, lowercased."""
-    m = mime.strip().lower().split(";", 1)[0].strip()
-    return _MIME_ALIASES.get(m, m)
-
-
-def import_c2pa() -> Any | None:
-    """The c2pa module, or None when c2pa-python (or its native library) is unavailable."""
-    try:
-        import c2pa
-    except Exception:  # ImportError, or OSError from loading the native library
-        return None
-    return c2pa
-
-
-def c2pa_settings() -> dict[str, Any]:
-    """c2pa-rs settings for signing: offline (no TSA, OCSP or remote manifests), no
-    thumbnails, the C2PA claim-signing EKUs for the verify-after-sign check."""
-    return {
-        "trust": {"trust_config": "\n".join(C2PA_SIGNING_EKUS) + "\n"},
-        "verify": {"verify_trust": True, "remote_manifest_fetch": False, "ocsp_fetch": False},
-        "builder": {"thumbnail": {"enabled": False}},
-    }
-
-
-def looks_like_c2pa(data: bytes) -> bool:
-    """Cheap test for an embedded JUMBF manifest store (``jumd`` box labelled ``c2pa``)."""
-    i = data.find(b"jumd")
-    while i >= 0:
-        if b"c2pa" in data[i : i + 64]:
-            return True
-        i = data.find(b"jumd", i + 4)
-    return False
 
 
 class C2paUnavailable(SynthlabelError):
@@ -471,13 +403,8 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__.lstrip("_").removeprefix("C2pa")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:400] if text else type(exc).__name__
-
-
 def _translate(exc: BaseException, creds: C2paCredentials, mime: str) -> SynthlabelError:
-    msg = _one_line(exc)
+    msg = one_line(exc)
     kind = _error_kind(exc)
     low = msg.lower()
     if kind == "NotSupported":
