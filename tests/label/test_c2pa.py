@@ -724,3 +724,11 @@ def test_summarize_store_walks_ingredient_chains_and_v1_actions() -> None:
     ]
     assert s.ai_claim
     assert summarize_store({"manifests": {}}).error
+
+
+def test_gif_handler_reports_the_c2pa_store(creds: C2paCredentials) -> None:
+    from synthlabel.formats import registry
+
+    out = add_manifest(images.gif(), "image/gif", creds, record=RECORD)
+    carriers = registry.get("gif").read(out).c2pa
+    assert len(carriers) == 1 and b"jumd" in carriers[0].data[:64] and b"c2pa" in carriers[0].data[:64]

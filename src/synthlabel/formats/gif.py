@@ -17,6 +17,8 @@ from synthlabel.formats import _blob, _limits
 from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
 
 XMP_APP_ID = b"XMP DataXMP"
+#: C2PA manifest store: application extension "C2PA_GIF" + 3-byte auth code, JUMBF in sub-blocks.
+C2PA_APP_ID = b"C2PA_GIF"
 #: 01, FF, FE, ..., 01, 00: what follows the packet (257 bytes) before the terminator.
 MAGIC = bytes([1, *range(255, -1, -1)])
 SELECTOR = "synthlabel.gif.v1"
@@ -180,6 +182,14 @@ class GifHandler:
                     meta.warnings.append("XMP extension after the first image (allowed, unusual)")
                 packet = xmp_payload(data, b, meta.warnings)
                 meta.carriers.append(Carrier("xmp", b.body + 12, packet, "App XMP DataXMP"))
+            elif (
+                b.kind == "ext"
+                and b.label == _APP
+                and data[b.body] == 11
+                and data[b.body + 1 : b.body + 9] == C2PA_APP_ID
+            ):
+                store = _join_sub_blocks(data, b.body + 12, b.end)
+                meta.carriers.append(Carrier("c2pa", b.body + 12, store, "App C2PA_GIF"))
             elif b.kind == "ext" and b.label == _COMMENT:
                 text = _comment(data, b)
                 for s, e in _blob.find_records(text)[: _limits.MAX_CARRIERS]:
