@@ -48,6 +48,11 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
     if options.c2pa_trust_anchors:
         try:
             anchors = Path(options.c2pa_trust_anchors).read_bytes()
+            from synthlabel.inspect.c2pa import check_trust_anchors
+
+            check_trust_anchors(anchors)
+        except SynthlabelError as exc:
+            return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
         except OSError as exc:
             return InspectionReport(
                 path=str(path),

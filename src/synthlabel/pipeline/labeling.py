@@ -120,12 +120,16 @@ def label_bytes(data: bytes, options: LabelOptions, *, path: str = "<bytes>") ->
     if options.c2pa:
         from synthlabel.label.c2pa import add_manifest
 
+        had_manifest = bool(handler.read(data).c2pa)
         out = add_manifest(
             out,
             mime_type(handler, out),
             _load_creds(options.c2pa),
             record=record,
             edited=options.edited,
+            # The original (and any manifest it carried) becomes the parent ingredient.
+            parent=data if (options.edited or had_manifest) else None,
+            parent_mime=mime_type(handler, data),
         )
         result.c2pa = True
     if options.verify:
