@@ -59,8 +59,11 @@ def test_writer_charset_rule() -> None:
         AIGCRecord(content_producer="a b", produce_id="x").check()
     with pytest.raises(RecordError, match="Label must be"):
         AIGCRecord(label="4", content_producer="a", produce_id="x").check()
-    # an escaped quote is allowed by Annex E j
-    AIGCRecord(content_producer='a\\"b', produce_id="x").check()
+    # a quote is serialised as \" which Annex E j allows (SecurityData strings need it) ...
+    AIGCRecord(content_producer='a"b', produce_id="x", reserved_code1='{"SecurityData":{}}').check()
+    # ... a backslash is not
+    with pytest.raises(RecordError, match="backslash"):
+        AIGCRecord(content_producer="a\\b", produce_id="x").check()
 
 
 def test_reader_flags_non_ascii_but_still_parses() -> None:

@@ -65,21 +65,13 @@ class Label(str, Enum):
 
 
 def _charset_ok(value: str) -> bool:
-    """Annex E j: printable ASCII without space; ``"`` only as ``\\"``; no other backslash."""
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        o = ord(c)
-        if c == "\\":
-            if i + 1 < n and value[i + 1] == '"':
-                i += 2
-                continue
-            return False
-        if o == 0x22 or o < 0x21 or o > 0x7E:
-            return False
-        i += 1
-    return True
+    """Annex E j on a *decoded* value: every character in 0x21-0x7E except backslash.
+
+    The rule is stated on the serialised JSON (0x21, 0x23-0x5B, 0x5D-0x7E plus the escape
+    ``\\"``): a ``"`` in a value is serialised as ``\\"`` and so allowed (SecurityData strings
+    rely on it); a backslash would be serialised as ``\\\\`` and is not.
+    """
+    return all(0x21 <= ord(c) <= 0x7E and c != "\\" for c in value)
 
 
 def _charset_problem(value: str) -> str | None:
@@ -89,7 +81,7 @@ def _charset_problem(value: str) -> str | None:
         return "contains non-ASCII characters"
     if " " in value:
         return "contains a space"
-    return "contains a quote, backslash or control character"
+    return "contains a backslash or control character"
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,12 +308,11 @@ def _from_mapping(
     for problem in record.problems(strict_writer=False):
         warnings.append(problem)
     for key in KEYS:
-        problem = _charset_problem(getattr(record, _ATTRS[key]))
-        if problem:
-            if problem == "contains a space":
-                warnings.append(f"note: {key} {problem} (tolerated by some readers)")
-            else:
-                warnings.append(f"{key} {problem} (breaks the Annex E charset rule)")
+        charset = _charset_problem(getattr(record, _ATTRS[key]))
+        if charset == "contains a space":
+            warnings.append(f"note: {key} {charset} (tolerated by some readers)")
+        elif charset:
+            warnings.append(f"{key} {charset} (breaks the Annex E charset rule)")
     return ParsedRecord(
         record=record, raw=raw, wrapped=wrapped, warnings=tuple(warnings), extra=extra
     )
