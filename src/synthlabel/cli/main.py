@@ -210,7 +210,10 @@ def label(
             flags = ", ".join(
                 x for x, on in (("visible", r.visible), ("signed", r.signed), ("c2pa", r.c2pa)) if on
             )
-            out.print(f"✓ {r.output}  [{r.format}; ProduceID {r.record.produce_id}; {flags or 'metadata only'}]")
+            out.print(
+                f"✓ {r.output}  [{r.format}; ProduceID {r.record.produce_id}; {flags or 'metadata only'}]",
+                markup=False,
+            )
             for w in r.warnings:
                 out.print(f"  note: {w}")
         total_s = sum(r.seconds for r in results)
@@ -273,9 +276,12 @@ def _inspect_paths(paths: Sequence[Path], trust: Path | None, home: Path | None,
     return inspect_many(files, options)
 
 
-def _print_reports(reports: list[InspectionReport]) -> None:
+def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> None:
     table = Table(show_lines=False, header_style="bold")
-    for col in ("File", "Format", "Label", "Producer", "ProduceID", "Compliance", "Signature", "Binding", "Propagator", "IPTC DST", "C2PA"):
+    cols = ["File", "Format", "Label", "Producer", "Compliance", "Signature", "Binding", "IPTC DST", "C2PA"]
+    if verbose:
+        cols[4:4] = ["ProduceID", "Propagator"]
+    for col in cols:
         table.add_column(col, overflow="fold")
     for rep in reports:
         rec = rep.record
@@ -288,19 +294,23 @@ def _print_reports(reports: list[InspectionReport]) -> None:
         comp = rep.compliance.value
         style = {"compliant": "green", "noncompliant": "red", "inconclusive": "yellow"}.get(comp, "")
         sig = _sig_text(rep.records[0].producer_signature) if rep.records else "—"
-        table.add_row(
+        row = [
             rep.path,
             rep.format or "?",
             (rec.label if rec else "—"),
             (rec.content_producer if rec else "—"),
-            (rec.produce_id if rec else "—"),
             f"[{style}]{comp}[/]" if style else comp,
             sig,
             _binding_text(rep),
-            (rec.content_propagator or "—") if rec else "—",
             dst,
             c2,
-        )
+        ]
+        if verbose:
+            row[4:4] = [
+                rec.produce_id if rec else "—",
+                (rec.content_propagator or "—") if rec else "—",
+            ]
+        table.add_row(*row)
     out.print(table)
     for rep in reports:
         lines = []
@@ -310,8 +320,13 @@ def _print_reports(reports: list[InspectionReport]) -> None:
             lines += [f"error: {e}" for e in r.errors]
             lines += [f"note: {w}" for w in r.warnings]
             for chk in (r.producer_signature, r.propagator_signature):
-                if chk is not None and chk.status is not SignatureStatus.UNSIGNED and chk.reason:
-                    lines.append(f"{chk.role} signature: {chk.reason}")
+                if chk is None or chk.status is SignatureStatus.UNSIGNED or not chk.reason:
+                    continue
+                explained = chk.status is SignatureStatus.INVALID or (
+                    chk.binding is BindingStatus.BROKEN
+                )  # already listed as errors
+                if verbose or (not explained and (not chk.ok or not chk.trusted)):
+                    lines.append(chk.reason)
         lines += [f"note: {w}" for w in rep.warnings]
         if rep.c2pa and rep.c2pa.validation_errors:
             lines += [f"c2pa: {e}" for e in rep.c2pa.validation_errors[:5]]
@@ -336,6 +351,7 @@ def inspect(
     no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
     c2pa_trust: Annotated[Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")] = None,
     require_label: Annotated[bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Explain every signature, not only problems.")] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -344,7 +360,7 @@ def inspect(
     if as_json:
         _emit_json({"schema": SCHEMA_VERSION, "results": [r.to_dict() for r in reports], "summary": _summary(reports)})
     else:
-        _print_reports(reports)
+        _print_reports(reports, verbose)
     if any(r.error for r in reports):
         raise typer.Exit(EXIT_UNREADABLE)
     if any(r.compliance is Compliance.NONCOMPLIANT for r in reports):

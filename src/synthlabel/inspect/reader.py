@@ -198,7 +198,7 @@ def _verify(
             if check is None:
                 continue
             if check.status is SignatureStatus.INVALID:
-                rr.errors.append(f"{check.role} signature invalid: {check.reason}")
+                rr.errors.append(check.reason or f"{check.role} signature invalid")
             if check.binding is BindingStatus.BROKEN:
                 rr.errors.append(
                     f"{check.role} signature is bound to other content: the label was moved "
