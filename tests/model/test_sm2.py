@@ -287,3 +287,21 @@ def test_we_sign_openssl_verifies(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert key.public_key.verify(msg, (tmp_path / "osig").read_bytes())
+
+
+def test_openssl_fast_path_agrees_with_pure_python() -> None:
+    from synthlabel.model import _sm2_ossl
+
+    key = sm2.generate_private_key()
+    pub = key.public_key
+    msg = b'"Label":"1","ContentProducer":"x","ProduceID":"y"'
+    sig = key.sign(msg)
+    uid = b"1234567812345678"
+    fast = _sm2_ossl.verify(pub.to_der(), msg, sig, uid)
+    if fast is None:
+        pytest.skip("libcrypto.so.3 with SM2 not available")
+    pure = pub.verify_rs(pub.digest(msg, uid), *sm2.decode_signature(sig))
+    assert fast is pure is True
+    for bad_msg, bad_uid in ((msg + b"x", uid), (msg, b"8765432187654321")):
+        assert _sm2_ossl.verify(pub.to_der(), bad_msg, sig, bad_uid) is False
+        assert pub.verify_rs(pub.digest(bad_msg, bad_uid), *sm2.decode_signature(sig)) is False

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from synthlabel.errors import KeyStoreError, SigningError
+from synthlabel.model import _sm2_ossl
 
 __all__ = [
     "DEFAULT_USER_ID",
@@ -586,6 +587,11 @@ class SM2PublicKey:
             r, s = decode_signature(signature)
         except ValueError:
             return False
+        if not (1 <= r < N and 1 <= s < N):
+            return False
+        fast = _sm2_ossl.verify(self.to_der(), message, encode_signature(r, s), user_id)
+        if fast is not None:
+            return fast
         return self.verify_rs(self.digest(message, user_id), r, s)
 
     def verify_rs(self, e: int, r: int, s: int) -> bool:
