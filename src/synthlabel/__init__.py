@@ -17,6 +17,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# ``label`` and ``inspect`` are both subpackages (layers) and the public functions below.
+# Import the subpackages first: a package is bound as an attribute of its parent only when it
+# is first imported, so the functions defined afterwards stay bound for good.
+import synthlabel.inspect as _inspect_layer  # noqa: F401
+import synthlabel.label as _label_layer  # noqa: F401
 from synthlabel.errors import (
     LimitExceeded,
     MalformedInput,
