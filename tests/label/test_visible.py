@@ -649,6 +649,13 @@ def test_png_keeps_text_chunks_icc_exif_and_pixels_outside() -> None:
         assert chunk in out.data
 
 
+def test_png_zlib_level_follows_source() -> None:
+    img = fx.picture(200, 150)
+    for level, expected in ((1, 1), (6, 6), (9, 9)):
+        out = render_visible(_save(img, "PNG", compress_level=level), "png", VisibleOptions())
+        assert f"zlib level {expected}" in out.quality_note
+
+
 @pytest.mark.parametrize("mode", ["P", "L", "LA", "I;16", "1", "RGB"])
 def test_png_mode_and_palette_kept(mode: str) -> None:
     src = fx.picture(160, 120)
@@ -811,3 +818,24 @@ def test_garbage_and_unknown_format() -> None:
         render_visible(b"", "png", VisibleOptions())
     with pytest.raises(UnsupportedFormat):
         render_visible(fx.png(), "bmp", VisibleOptions())
+
+
+@pytest.mark.parametrize(
+    ("fid", "name", "make"), fx.all_samples(), ids=[s[1] for s in fx.all_samples()]
+)
+def test_mutated_input_raises_only_synthlabel_errors(fid: str, name: str, make) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    import random
+    import warnings
+
+    rng = random.Random(name)
+    data = make()
+    for _ in range(25):
+        m = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            m[rng.randrange(len(m))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            m = m[: rng.randrange(len(m))]
+        with warnings.catch_warnings(), contextlib.suppress(SynthlabelError):
+            warnings.simplefilter("ignore")
+            render_visible(bytes(m), fid, VisibleOptions())

@@ -759,6 +759,18 @@ def _apply(plan: _Plan, frame: Image.Image) -> None:
 # Decoding with limits
 
 
+# What Pillow and its plug-ins raise on broken data (RuntimeError: the AVIF/HEIF decoders).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    RuntimeError,
+)
+
 _PIL_FORMATS = {
     "jpeg": ("JPEG",),  # multi-picture files open as MPO through the JPEG plug-in
     "png": ("PNG",),
@@ -792,7 +804,7 @@ def _open(data: bytes, format_id: str, options: VisibleOptions) -> Image.Image:
         ) from e
     except UnidentifiedImageError as e:
         raise MalformedInput(f"not a readable {format_id} image") from e
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
+    except _DECODE_ERRORS as e:
         raise MalformedInput(f"broken {format_id} image: {e}") from e
     w, h = im.size
     if w * h > options.max_pixels:
@@ -806,7 +818,7 @@ def _open(data: bytes, format_id: str, options: VisibleOptions) -> Image.Image:
 def _frames_count(im: Image.Image, options: VisibleOptions) -> int:
     try:
         n = int(getattr(im, "n_frames", 1))
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+    except _DECODE_ERRORS as e:
         raise MalformedInput(f"broken animation: {e}") from e
     w, h = im.size
     if n * w * h > options.max_total_pixels:
@@ -817,16 +829,14 @@ def _frames_count(im: Image.Image, options: VisibleOptions) -> int:
     return n
 
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
-
-
-def _load(im: Image.Image, what: str) -> Image.Image:
-    """A decoded copy of the current frame, with broken data turned into MalformedInput."""
+def _load(im: Image.Image, what: str, *, copy: bool) -> Image.Image:
+    """The decoded current frame (a copy for animations, where seeking reuses the image),
+    with broken data turned into MalformedInput."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             im.load()
-            return im.copy()
+            return im.copy() if copy else im
     except Image.DecompressionBombError as e:
         raise LimitExceeded(str(e)) from e
     except _DECODE_ERRORS as e:
@@ -1285,12 +1295,20 @@ def _png_bit_depth(data: bytes) -> tuple[int, int]:
     return (data[24], data[25]) if len(data) > 26 and data[12:16] == b"IHDR" else (8, 0)
 
 
+def _png_zlib_level(data: bytes) -> int:
+    """zlib level matching the FLEVEL hint in the source's first IDAT (6 when unknown)."""
+    i = data.find(b"IDAT")
+    if i < 0 or i + 6 > len(data):
+        return 6
+    return {0: 1, 1: 4, 2: 6, 3: 9}[data[i + 5] >> 6]
+
+
 def _encode_png(src: _Source) -> bytes:
     frames, notes = src.frames, src.notes
     depth, colour_type = _png_bit_depth(src.data)
     if depth == 16 and colour_type in (2, 6):
         notes.append("16-bit-per-channel colour PNG stored as 8-bit (Pillow has no RGB48)")
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {"compress_level": _png_zlib_level(src.data)}
     first = frames[0]
     transparency = first.info.get("transparency", src.im.info.get("transparency"))
     if transparency is not None and first.mode in ("P", "L", "RGB", "I;16", "I", "1"):
@@ -1308,7 +1326,10 @@ def _encode_png(src: _Source) -> bytes:
             notes.append("APNG default image (not part of the animation) dropped")
     new = _save(_clean(first), "PNG", **kw)
     same_layout = first.mode == src.im.mode
-    notes.append(f"PNG re-encoded losslessly as {first.mode}, ancillary chunks copied")
+    notes.append(
+        f"PNG re-encoded losslessly as {first.mode} (zlib level {kw['compress_level']}, from "
+        "the source's FLEVEL hint), ancillary chunks copied"
+    )
     return _splice_png(
         new, src.data, same_layout=same_layout, palette_same=src.palette_same, notes=notes
     )
@@ -1509,7 +1530,7 @@ def render_visible(
                     im.seek(n)
                 except _DECODE_ERRORS as e:
                     raise MalformedInput(f"cannot decode frame {n}: {e}") from e
-            frame = _load(im, f"frame {n}" if count > 1 else "the image")
+            frame = _load(im, f"frame {n}" if count > 1 else "the image", copy=count > 1)
             info = {k: v for k, v in im.info.items() if isinstance(k, str)}
             if kind == "gif":
                 info["disposal"] = getattr(im, "disposal_method", 0)
@@ -1526,7 +1547,7 @@ def render_visible(
         src = _Source(im, data, kind, frames, infos, opts, notes, palette_same)
         try:
             encoded = _ENCODERS[kind](src)
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise VisibleLabelError(f"cannot re-encode the labelled {kind} image: {e}") from e
     layout = plan.layout
     if orientation != 1:
