@@ -717,6 +717,7 @@ def _map_box(box: Box, size: tuple[int, int], op: Image.Transpose) -> Box:
 
 
 def _orientation(im: Image.Image) -> int:
+    """EXIF orientation still to apply to the decoded pixels (call after loading)."""
     if im.format == "HEIF":  # pillow_heif returns pixels already transformed
         return 1
     try:
@@ -1401,7 +1402,7 @@ def _encode_webp(src: _Source) -> bytes:
 # TIFF tags Pillow derives from the pixels or writes from other arguments.
 _TIFF_STRUCTURAL = {
     254, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325,
-    338, 339, 347, 513, 514, 529, 530, 531, 532, 34665, 34853, 40965, 34675,
+    338, 339, 347, 513, 514, 529, 530, 531, 532, 34665, 34853, 40965, 34675, 274,
 }  # fmt: skip
 
 
@@ -1518,7 +1519,7 @@ def render_visible(
     with im:
         kind = _kind(im, fid, data)
         count = _frames_count(im, opts) if kind not in ("mpo", "jpeg") else 1
-        orientation = _orientation(im)
+        orientation = 1
         frames: list[Image.Image] = []
         infos: list[dict[str, Any]] = []
         notes: list[str] = []
@@ -1536,6 +1537,8 @@ def render_visible(
                 info["disposal"] = getattr(im, "disposal_method", 0)
                 frame = _to_palette(frame, notes, n)
             if plan is None:
+                # read after decoding: Pillow's TIFF loader already applies the orientation
+                orientation = _orientation(im)
                 plan = _plan(frame, orientation, opts)
             before = frame.getpalette() if frame.mode == "P" else None
             _apply(plan, frame)
