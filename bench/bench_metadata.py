@@ -43,7 +43,9 @@ def make_image(i: int, w: int = 1155, h: int = 866) -> Image.Image:
     for k in range(12):
         x = (i * 97 + k * 131) % w
         y = (i * 53 + k * 71) % h
-        d.ellipse((x, y, x + 120, y + 90), fill=((i * 7 + k * 40) % 256, (k * 60) % 256, (i * 13) % 256))
+        d.ellipse(
+            (x, y, x + 120, y + 90), fill=((i * 7 + k * 40) % 256, (k * 60) % 256, (i * 13) % 256)
+        )
     d.text((20, 20), f"bench image {i}", fill=(255, 255, 255))
     return img
 
@@ -83,7 +85,9 @@ def timed(fn, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--jpegs", type=int, default=1000)
     ap.add_argument("--pngs", type=int, default=100)
     ap.add_argument("--webps", type=int, default=100)
@@ -96,7 +100,10 @@ def main() -> int:
     from synthlabel.pipeline.labeling import LabelOptions, label_many
 
     cores = os.cpu_count() or 1
-    print(f"generating {args.jpegs} JPEG + {args.pngs} PNG + {args.webps} WebP (~1 MP) ...", flush=True)
+    print(
+        f"generating {args.jpegs} JPEG + {args.pngs} PNG + {args.webps} WebP (~1 MP) ...",
+        flush=True,
+    )
     files = generate(args.jpegs, args.pngs, args.webps)
     n = len(files)
     mb = sum(p.stat().st_size for p in files) / 1e6
@@ -143,7 +150,9 @@ def main() -> int:
         listfile.write_text("\n".join(str(p) for p in labelled))
         print("timing: exiftool -j batch (baseline) ...", flush=True)
         t_exif = timed(
-            lambda: subprocess.run([exiftool, "-j", "-@", str(listfile)], capture_output=True, check=False),
+            lambda: subprocess.run(
+                [exiftool, "-j", "-@", str(listfile)], capture_output=True, check=False
+            ),
             args.runs,
         )
         wdir = tmp / "exifwrite"
@@ -152,8 +161,15 @@ def main() -> int:
             shutil.rmtree(wdir, ignore_errors=True)
             shutil.copytree(out_copy, wdir)
             subprocess.run(
-                [exiftool, "-q", "-overwrite_original", "-XMP-dc:Description=AIGC bench", str(wdir)],
-                capture_output=True, check=False,
+                [
+                    exiftool,
+                    "-q",
+                    "-overwrite_original",
+                    "-XMP-dc:Description=AIGC bench",
+                    str(wdir),
+                ],
+                capture_output=True,
+                check=False,
             )
 
         print("timing: exiftool write (baseline) ...", flush=True)
@@ -162,8 +178,16 @@ def main() -> int:
     med = statistics.median
     rate = lambda ts: n / med(ts) if ts else None  # noqa: E731
     res = {
-        "machine": {"cores": cores, "python": platform.python_version(), "platform": platform.platform()},
-        "files": n, "jpegs": args.jpegs, "pngs": args.pngs, "webps": args.webps, "total_mb": round(mb, 1),
+        "machine": {
+            "cores": cores,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "files": n,
+        "jpegs": args.jpegs,
+        "pngs": args.pngs,
+        "webps": args.webps,
+        "total_mb": round(mb, 1),
         "runs": args.runs,
         "files_per_s": {
             "label_unsigned": rate(t_unsigned),
@@ -175,11 +199,19 @@ def main() -> int:
             "exiftool_json_batch_baseline": rate(t_exif),
         },
         "seconds": {
-            "label_unsigned": t_unsigned, "label_signed_sm2": t_signed, "copy": t_copy,
-            "inspect_all_cores": t_read, "inspect_1core": t_read1, "exiftool_json": t_exif,
+            "label_unsigned": t_unsigned,
+            "label_signed_sm2": t_signed,
+            "copy": t_copy,
+            "inspect_all_cores": t_read,
+            "inspect_1core": t_read1,
+            "exiftool_json": t_exif,
             "exiftool_write": t_exif_write,
         },
-        "goals": {"label_unsigned_files_per_s": 500, "label_signed_files_per_s": 300, "read_speedup_vs_exiftool": 5},
+        "goals": {
+            "label_unsigned_files_per_s": 500,
+            "label_signed_files_per_s": 300,
+            "read_speedup_vs_exiftool": 5,
+        },
     }
     fps = res["files_per_s"]
     if t_exif:
@@ -192,7 +224,8 @@ def main() -> int:
     lines = [
         "# Metadata benchmark",
         "",
-        f"{n} files ({args.jpegs} JPEG, {args.pngs} PNG, {args.webps} WebP, ~1 MP each, {mb:.0f} MB), "
+        f"{n} files ({args.jpegs} JPEG, {args.pngs} PNG, {args.webps} WebP, ~1 MP each, "
+        f"{mb:.0f} MB), "
         f"{cores} cores, median of {args.runs} runs. Command: `python bench/bench_metadata.py`.",
         "",
         "| Measure | files/s | goal |",
@@ -203,9 +236,12 @@ def main() -> int:
         lines.append(f"| {k} | {v:.0f} | {goals.get(k, '')} |" if v else f"| {k} | n/a | |")
     if "ratios" in res:
         r = res["ratios"]
-        lines += ["", f"Read speed-up over `exiftool -j` batch (same files, same run): "
-                  f"{r['inspect_all_cores_vs_exiftool']:.1f}× with {cores} cores, "
-                  f"{r['inspect_1core_vs_exiftool']:.1f}× on one core (goal ≥ 5×)."]
+        lines += [
+            "",
+            f"Read speed-up over `exiftool -j` batch (same files, same run): "
+            f"{r['inspect_all_cores_vs_exiftool']:.1f}× with {cores} cores, "
+            f"{r['inspect_1core_vs_exiftool']:.1f}× on one core (goal ≥ 5×).",
+        ]
     (RESULTS / "metadata.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)

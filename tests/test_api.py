@@ -28,7 +28,11 @@ def test_label_and_inspect_files(tmp_path: Path) -> None:
     sig = rep.records[0].producer_signature
     assert sig is not None
     assert (sig.status, sig.binding, sig.trusted, sig.key_id) == (
-        SignatureStatus.VALID, BindingStatus.INTACT, True, key.key_id)
+        SignatureStatus.VALID,
+        BindingStatus.INTACT,
+        True,
+        key.key_id,
+    )
     assert rep.to_dict()["records"][0]["record"] == res.record.to_dict()
 
 
@@ -46,7 +50,7 @@ def test_label_bytes_metadata_only_keeps_pixels() -> None:
 def test_errors_are_typed_and_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
-    with pytest.raises(synthlabel.SynthlabelError, match="notes.txt"):
+    with pytest.raises(synthlabel.SynthlabelError, match=r"notes\.txt"):
         synthlabel.label(bad, tmp_path / "o", producer=PRODUCER)
     with pytest.raises(synthlabel.ProviderCodeError) as exc:
         synthlabel.label_bytes(fx.png(), producer=PRODUCER[:21] + "J" + PRODUCER[22:])
@@ -62,8 +66,9 @@ def test_c2pa_from_the_cli_path(tmp_path: Path) -> None:
     files = make_pki().write(tmp_path / "pki")
     src = tmp_path / "in.png"
     src.write_bytes(fx.png())
-    res = synthlabel.label(src, tmp_path / "out.png", producer=PRODUCER,
-                           c2pa=f"{files['chain']},{files['key']}")
+    res = synthlabel.label(
+        src, tmp_path / "out.png", producer=PRODUCER, c2pa=f"{files['chain']},{files['key']}"
+    )
     assert res.c2pa
     rep = synthlabel.inspect(tmp_path / "out.png", c2pa_trust_anchors=files["root"])
     assert rep.c2pa is not None and rep.c2pa.present and rep.c2pa.ai_claim

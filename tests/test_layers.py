@@ -8,8 +8,18 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "synthlabel"
-RANK = {"errors": 0, "model": 1, "formats": 2, "label": 3, "inspect": 3, "watermark": 3,
-        "pipeline": 4, "cli": 5, "service": 5, "demo": 6}
+RANK = {
+    "errors": 0,
+    "model": 1,
+    "formats": 2,
+    "label": 3,
+    "inspect": 3,
+    "watermark": 3,
+    "pipeline": 4,
+    "cli": 5,
+    "service": 5,
+    "demo": 6,
+}
 # label may use inspect's read-side helpers? No: same rank layers must not import each other,
 # except the explicitly allowed pairs below.
 ALLOWED_SAME_RANK: set[tuple[str, str]] = set()

@@ -128,8 +128,16 @@ def label(
     from synthlabel.pipeline.labeling import label_file
 
     opts = _options(
-        producer, produce_id=produce_id, visible=visible, text=text, position=position,
-        sign=sign, c2pa=c2pa, edited=edited, allow_name=allow_name, key_home=key_home,
+        producer,
+        produce_id=produce_id,
+        visible=visible,
+        text=text,
+        position=position,
+        sign=sign,
+        c2pa=c2pa,
+        edited=edited,
+        allow_name=allow_name,
+        key_home=key_home,
     )
     result = label_file(Path(src), Path(dest) if dest is not None else Path(src), opts)
     if result.error:
@@ -155,8 +163,16 @@ def label_bytes(
     from synthlabel.pipeline.labeling import label_bytes as _label_bytes
 
     opts = _options(
-        producer, produce_id=produce_id, visible=visible, text=text, position=position,
-        sign=sign, c2pa=c2pa, edited=edited, allow_name=allow_name, key_home=key_home,
+        producer,
+        produce_id=produce_id,
+        visible=visible,
+        text=text,
+        position=position,
+        sign=sign,
+        c2pa=c2pa,
+        edited=edited,
+        allow_name=allow_name,
+        key_home=key_home,
     )
     return _label_bytes(data, opts)
 

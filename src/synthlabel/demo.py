@@ -11,11 +11,12 @@ import math
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
 DEMO_PRODUCER = "001191110000MA0000000H10001"  # fake subject code with a valid check digit
-FORMATS = {
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     "sample.jpg": ("JPEG", {"quality": 90}),
     "sample.png": ("PNG", {}),
     "sample.webp": ("WEBP", {"quality": 85}),
@@ -94,8 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     info = KeyStore(home).generate(algorithm="sm2", name="demo-producer")
     print(f"   key id {info.key_id}")
     print(f"3. label visibly + implicitly, signed -> {labelled}/")
-    _run(cli, ["label", str(originals), "--out-dir", str(labelled), "--producer", DEMO_PRODUCER,
-               "--sign", info.key_id, "--home", str(home)])
+    _run(
+        cli,
+        [
+            "label",
+            str(originals),
+            "--out-dir",
+            str(labelled),
+            "--producer",
+            DEMO_PRODUCER,
+            "--sign",
+            info.key_id,
+            "--home",
+            str(home),
+        ],
+    )
     print("4. inspect the labelled files")
     _run(cli, ["inspect", str(labelled), "--home", str(home)])
     print("5. tamper: change ProduceID in one copy, move a label onto another image in another")
@@ -116,7 +130,9 @@ def _tamper(labelled: Path, dest: Path) -> None:
     rec = inspect_bytes(png, c2pa=False).record
     assert rec is not None
     handler = registry.get("png")
-    edited = rec.replace(produce_id=rec.produce_id[:-1] + ("0" if rec.produce_id[-1] != "0" else "1"))
+    edited = rec.replace(
+        produce_id=rec.produce_id[:-1] + ("0" if rec.produce_id[-1] != "0" else "1")
+    )
     packet = _xmp.update_packet(handler.read(png).xmp[0].data, aigc_json=edited.to_json())
     (dest / "changed-field.png").write_bytes(handler.write_xmp(png, packet))
     # Move the JPEG's signed label onto a different JPEG picture.
@@ -137,7 +153,9 @@ def _run(cli: object, argv: list[str], check: bool = True) -> int:
     except SystemExit as exc:
         code = int(exc.code or 0)
         if check and code != 0:
-            raise SystemExit(f"demo step failed: synthlabel {' '.join(argv)} (exit {code})") from None
+            raise SystemExit(
+                f"demo step failed: synthlabel {' '.join(argv)} (exit {code})"
+            ) from None
         return code
     return 0
 

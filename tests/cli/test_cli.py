@@ -31,7 +31,11 @@ def sl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
     """The real console entry point, in a subprocess (no traceback may reach the user)."""
     return subprocess.run(
         [sys.executable, "-m", "synthlabel.cli.main", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
     )
 
 
@@ -47,7 +51,7 @@ def samples(tmp_path: Path) -> Path:
 @pytest.fixture()
 def home(tmp_path: Path) -> Path:
     h = tmp_path / "home"
-    code, out, err = cli("keys", "generate", "--name", "test-producer", "--home", str(h))
+    code, _out, err = cli("keys", "generate", "--name", "test-producer", "--home", str(h))
     assert code == 0, err
     return h
 
@@ -60,10 +64,22 @@ def inspect_json(*paths: Path, home: Path | None = None) -> dict:  # type: ignor
     return json.loads(out) | {"_exit": code}
 
 
-def test_label_every_format_signed_then_inspect_and_verify(samples: Path, tmp_path: Path, home: Path) -> None:
+def test_label_every_format_signed_then_inspect_and_verify(
+    samples: Path, tmp_path: Path, home: Path
+) -> None:
     out = tmp_path / "out"
-    code, stdout, stderr = cli("label", str(samples), "--out-dir", str(out), "--producer", PRODUCER,
-                               "--sign", "test-producer", "--home", str(home))
+    code, stdout, stderr = cli(
+        "label",
+        str(samples),
+        "--out-dir",
+        str(out),
+        "--producer",
+        PRODUCER,
+        "--sign",
+        "test-producer",
+        "--home",
+        str(home),
+    )
     assert code == 0, stdout + stderr
     n = len(list(samples.iterdir()))
     assert f"{n} labelled, 0 failed" in stdout
@@ -74,8 +90,12 @@ def test_label_every_format_signed_then_inspect_and_verify(samples: Path, tmp_pa
         (rec,) = r["records"]
         assert rec["record"]["ContentProducer"] == PRODUCER
         sig = rec["producer_signature"]
-        assert (sig["status"], sig["binding"], sig["trusted"]) == ("valid", "intact", True), r["path"]
-        assert r["digital_source_types"] == ["http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"]
+        assert (sig["status"], sig["binding"], sig["trusted"]) == ("valid", "intact", True), r[
+            "path"
+        ]
+        assert r["digital_source_types"] == [
+            "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+        ]
     code, stdout, _ = cli("verify", str(out), "--home", str(home), "--require-trusted")
     assert code == 0, stdout
     # ProduceIDs are unique
@@ -86,24 +106,48 @@ def test_label_every_format_signed_then_inspect_and_verify(samples: Path, tmp_pa
 def test_inspect_json_matches_published_schema(samples: Path, tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     out = tmp_path / "out"
-    assert cli("label", str(samples), "--out-dir", str(out), "--producer", PRODUCER, "--no-visible")[0] == 0
+    assert (
+        cli("label", str(samples), "--out-dir", str(out), "--producer", PRODUCER, "--no-visible")[0]
+        == 0
+    )
     doc = inspect_json(out, samples / "png.png")
     doc.pop("_exit")
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
 
 
 @pytest.mark.exiftool
-def test_exiftool_sees_the_label_written_by_the_cli(samples: Path, tmp_path: Path, home: Path) -> None:
+def test_exiftool_sees_the_label_written_by_the_cli(
+    samples: Path, tmp_path: Path, home: Path
+) -> None:
     out = tmp_path / "out"
-    assert cli("label", str(samples), "--out-dir", str(out), "--producer", PRODUCER,
-               "--sign", "test-producer", "--home", str(home))[0] == 0
-    res = subprocess.run(["exiftool", "-j", "-XMP-TC260:AIGC", "-XMP-iptcExt:DigitalSourceType", "-r", str(out)],
-                         capture_output=True, text=True, check=False)
+    assert (
+        cli(
+            "label",
+            str(samples),
+            "--out-dir",
+            str(out),
+            "--producer",
+            PRODUCER,
+            "--sign",
+            "test-producer",
+            "--home",
+            str(home),
+        )[0]
+        == 0
+    )
+    res = subprocess.run(
+        ["exiftool", "-j", "-XMP-TC260:AIGC", "-XMP-iptcExt:DigitalSourceType", "-r", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     info = json.loads(res.stdout)
     assert len(info) == len(list(samples.iterdir()))
     for entry in info:
         rec = json.loads(next(v for k, v in entry.items() if k.lower() == "aigc"))
-        assert rec["ContentProducer"] == PRODUCER and rec["ReservedCode1"].startswith('{"SecurityData"')
+        assert rec["ContentProducer"] == PRODUCER and rec["ReservedCode1"].startswith(
+            '{"SecurityData"'
+        )
         assert entry["DigitalSourceType"].endswith("trainedAlgorithmicMedia")
 
 
@@ -114,21 +158,41 @@ def test_tampering_shows_as_invalid_and_moved_label_as_broken(tmp_path: Path, ho
     src = tmp_path / "a.png"
     src.write_bytes(fx.png())
     dst = tmp_path / "a.out.png"
-    assert cli("label", str(src), "-o", str(dst), "--producer", PRODUCER, "--sign", "test-producer", "--home", str(home))[0] == 0
+    assert (
+        cli(
+            "label",
+            str(src),
+            "-o",
+            str(dst),
+            "--producer",
+            PRODUCER,
+            "--sign",
+            "test-producer",
+            "--home",
+            str(home),
+        )[0]
+        == 0
+    )
     data = dst.read_bytes()
     rec = inspect_bytes(data).record
     assert rec is not None
     h = registry.get("png")
-    for field, value in (("label", "3"), ("content_producer", "001191440300MA0000001L20000"),
-                         ("produce_id", "01JD3Q8W5Z6V7K2M4N8P0R2S4X")):
+    for field, value in (
+        ("label", "3"),
+        ("content_producer", "001191440300MA0000001L20000"),
+        ("produce_id", "01JD3Q8W5Z6V7K2M4N8P0R2S4X"),
+    ):
         bad = rec.replace(**{field: value})
         p = tmp_path / f"tampered-{field}.png"
-        p.write_bytes(h.write_xmp(data, _xmp.update_packet(h.read(data).xmp[0].data, aigc_json=bad.to_json())))
+        p.write_bytes(
+            h.write_xmp(data, _xmp.update_packet(h.read(data).xmp[0].data, aigc_json=bad.to_json()))
+        )
         code, out, _ = cli("verify", str(p), "--home", str(home))
         assert code == 1 and "invalid" in out, (field, out)
     moved = tmp_path / "moved.png"
     other = fx.picture(seed=5)
     import io
+
     buf = io.BytesIO()
     other.save(buf, "PNG")
     moved.write_bytes(h.write_xmp(buf.getvalue(), _xmp.new_packet(rec.to_json())))
@@ -141,13 +205,48 @@ def test_tampering_shows_as_invalid_and_moved_label_as_broken(tmp_path: Path, ho
 def test_key_rotation_keeps_old_signatures_valid(tmp_path: Path, home: Path) -> None:
     a = tmp_path / "a.jpg"
     a.write_bytes(fx.jpeg())
-    assert cli("label", str(a), "-o", str(tmp_path / "old.jpg"), "--producer", PRODUCER, "--sign", "test-producer", "--home", str(home))[0] == 0
+    assert (
+        cli(
+            "label",
+            str(a),
+            "-o",
+            str(tmp_path / "old.jpg"),
+            "--producer",
+            PRODUCER,
+            "--sign",
+            "test-producer",
+            "--home",
+            str(home),
+        )[0]
+        == 0
+    )
     assert cli("keys", "generate", "--name", "rotated", "--home", str(home))[0] == 0
     code, out, _ = cli("keys", "list", "--home", str(home), "--json")
     keys = json.loads(out)
     assert len(keys) == 2 and [k["name"] for k in keys if k["active"]] == ["rotated"]
-    assert cli("label", str(a), "-o", str(tmp_path / "new.jpg"), "--producer", PRODUCER, "--sign", "rotated", "--home", str(home))[0] == 0
-    code, out, _ = cli("verify", str(tmp_path / "old.jpg"), str(tmp_path / "new.jpg"), "--home", str(home), "--require-trusted")
+    assert (
+        cli(
+            "label",
+            str(a),
+            "-o",
+            str(tmp_path / "new.jpg"),
+            "--producer",
+            PRODUCER,
+            "--sign",
+            "rotated",
+            "--home",
+            str(home),
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "verify",
+        str(tmp_path / "old.jpg"),
+        str(tmp_path / "new.jpg"),
+        "--home",
+        str(home),
+        "--require-trusted",
+    )
     assert code == 0, out
     key_files = list((home / "keys").glob("*.pem"))
     assert key_files and all((p.stat().st_mode & 0o777) == 0o600 for p in key_files)
@@ -158,8 +257,12 @@ def test_export_public_is_openssl_readable(home: Path, tmp_path: Path) -> None:
     assert code == 0 and out.startswith("-----BEGIN PUBLIC KEY-----")
     if shutil.which("openssl"):
         (tmp_path / "pub.pem").write_text(out)
-        res = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(tmp_path / "pub.pem"), "-noout", "-text"],
-                             capture_output=True, text=True, check=False)
+        res = subprocess.run(
+            ["openssl", "pkey", "-pubin", "-in", str(tmp_path / "pub.pem"), "-noout", "-text"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert res.returncode == 0, res.stderr
 
 
@@ -171,7 +274,9 @@ def test_export_public_is_openssl_readable(home: Path, tmp_path: Path) -> None:
         (None, "truncated.png", ""),
     ],
 )
-def test_bad_inputs_give_one_clear_line(tmp_path: Path, content: bytes | None, name: str, expect: str) -> None:
+def test_bad_inputs_give_one_clear_line(
+    tmp_path: Path, content: bytes | None, name: str, expect: str
+) -> None:
     p = tmp_path / name
     p.write_bytes(content if content is not None else fx.png()[:200])
     res = sl("label", str(p), "-o", str(tmp_path / "out.png"), "--producer", PRODUCER)
@@ -188,7 +293,9 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path, content: bytes | None, n
 def test_wrong_extension_is_sniffed(tmp_path: Path) -> None:
     p = tmp_path / "really-a-png.jpg"
     p.write_bytes(fx.png())
-    code, out, _ = cli("label", str(p), "-o", str(tmp_path / "o.jpg"), "--producer", PRODUCER, "--no-visible")
+    code, _out, _ = cli(
+        "label", str(p), "-o", str(tmp_path / "o.jpg"), "--producer", PRODUCER, "--no-visible"
+    )
     assert code == 0
     assert inspect_json(tmp_path / "o.jpg")["results"][0]["format"] == "png"
 
@@ -217,13 +324,20 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
 
 
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
-    import zlib
     import struct
+    import zlib
+
     # A PNG declaring 100000 x 100000 pixels with a tiny IDAT.
     def chunk(t: bytes, d: bytes) -> bytes:
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
     p = tmp_path / "bomb.png"
     p.write_bytes(data)
     t0 = time.monotonic()
@@ -240,8 +354,19 @@ def test_in_place_and_sigkill_never_leave_a_partial_file(tmp_path: Path) -> None
     original = fx.png()
     p.write_bytes(original)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synthlabel.cli.main", "label", str(p), "--in-place", "--producer", PRODUCER],
-        env={**os.environ, "SYNTHLABEL_FAULT_PAUSE": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "synthlabel.cli.main",
+            "label",
+            str(p),
+            "--in-place",
+            "--producer",
+            PRODUCER,
+        ],
+        env={**os.environ, "SYNTHLABEL_FAULT_PAUSE": "30"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(tmp_path.glob(".victim.png.*.synthlabel-tmp")):
@@ -255,5 +380,5 @@ def test_in_place_and_sigkill_never_leave_a_partial_file(tmp_path: Path) -> None
     assert res.returncode == 0, res.stderr
     assert inspect_bytes(p.read_bytes()).record is not None
     # The leftover temp file of the killed run is hidden and ignored by directory walks.
-    code, out, _ = cli("inspect", str(tmp_path), "--json")
+    _code, out, _ = cli("inspect", str(tmp_path), "--json")
     assert [r["path"] for r in json.loads(out)["results"]] == [str(p)]

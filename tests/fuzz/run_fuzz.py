@@ -12,6 +12,7 @@ Seeds are the generated samples of tests/fixtures/images.py, labelled and unlabe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -34,11 +35,19 @@ def write_seeds(target: str, folder: Path) -> None:
     from synthlabel.model.aigc import AIGCRecord
     from tests.fixtures import images as fx
 
-    rec = AIGCRecord(content_producer="001191110000MA0000000H10001", produce_id="01JD3Q8W5Z6V7K2M4N8P0R2S4T")
+    rec = AIGCRecord(
+        content_producer="001191110000MA0000000H10001", produce_id="01JD3Q8W5Z6V7K2M4N8P0R2S4T"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     if target == "record":
-        for i, s in enumerate([rec.to_json(), rec.to_json(wrapped=True), "AIGC" + rec.to_json(),
-                               rec.to_json().replace('"', "&quot;")]):
+        for i, s in enumerate(
+            [
+                rec.to_json(),
+                rec.to_json(wrapped=True),
+                "AIGC" + rec.to_json(),
+                rec.to_json().replace('"', "&quot;"),
+            ]
+        ):
             (folder / f"seed{i}").write_text(s)
         return
     if target == "xmp":
@@ -50,10 +59,10 @@ def write_seeds(target: str, folder: Path) -> None:
             continue
         data = make()
         (folder / f"{name}-plain").write_bytes(data)
-        try:
-            (folder / f"{name}-labelled").write_bytes(h.write_xmp(data, _xmp.new_packet(rec.to_json())))
-        except Exception:  # noqa: BLE001 - seeds are best effort
-            pass
+        with contextlib.suppress(Exception):
+            (folder / f"{name}-labelled").write_bytes(
+                h.write_xmp(data, _xmp.new_packet(rec.to_json()))
+            )
 
 
 def run_one(target: str) -> None:
@@ -67,12 +76,12 @@ def run_one(target: str) -> None:
 
     packet = _xmp.new_packet('{"Label":"1","ContentProducer":"x","ProduceID":"y"}')
     if target == "record":
+
         def test(data: bytes) -> None:
-            try:
+            with contextlib.suppress(SynthlabelError):
                 parse_record(data)
-            except SynthlabelError:
-                pass
     elif target == "xmp":
+
         def test(data: bytes) -> None:
             try:
                 _xmp.read_fields(data)
@@ -112,14 +121,27 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"fuzz-{target}-") as tmp:
             corpus = Path(tmp) / "corpus"
             write_seeds(target, corpus)
-            cmd = [sys.executable, __file__, "--child", target,
-                   f"-max_total_time={args.seconds}", "-timeout=5", "-rss_limit_mb=2048",
-                   "-max_len=262144", "-print_final_stats=1", str(corpus)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                target,
+                f"-max_total_time={args.seconds}",
+                "-timeout=5",
+                "-rss_limit_mb=2048",
+                "-max_len=262144",
+                "-print_final_stats=1",
+                str(corpus),
+            ]
             if args.runs:
                 cmd.insert(4, f"-runs={args.runs}")
             print(f"fuzzing {target} ...", flush=True)
             rc = subprocess.run(cmd, cwd=tmp, env={**os.environ, "PYTHONHASHSEED": "0"}).returncode
-            crashes = list(Path(tmp).glob("crash-*")) + list(Path(tmp).glob("timeout-*")) + list(Path(tmp).glob("oom-*"))
+            crashes = (
+                list(Path(tmp).glob("crash-*"))
+                + list(Path(tmp).glob("timeout-*"))
+                + list(Path(tmp).glob("oom-*"))
+            )
             if rc != 0 or crashes:
                 keep = ROOT / "tests" / "fuzz" / "findings"
                 keep.mkdir(exist_ok=True)

@@ -21,6 +21,9 @@ def test_bounded_fuzz(target: str) -> None:
         pytest.skip(f"{target} not registered")
     res = subprocess.run(
         [sys.executable, str(RUNNER), "--target", target, "--runs", "1500", "--seconds", "40"],
-        capture_output=True, text=True, timeout=180, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -731,4 +731,5 @@ def test_gif_handler_reports_the_c2pa_store(creds: C2paCredentials) -> None:
 
     out = add_manifest(images.gif(), "image/gif", creds, record=RECORD)
     carriers = registry.get("gif").read(out).c2pa
-    assert len(carriers) == 1 and b"jumd" in carriers[0].data[:64] and b"c2pa" in carriers[0].data[:64]
+    assert len(carriers) == 1
+    assert b"jumd" in carriers[0].data[:64] and b"c2pa" in carriers[0].data[:64]

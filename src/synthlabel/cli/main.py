@@ -33,6 +33,7 @@ from synthlabel.model.results import (
     Compliance,
     InspectionReport,
     LabelResult,
+    SignatureCheck,
     SignatureStatus,
 )
 
@@ -45,7 +46,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 keys_app = typer.Typer(help="Manage signing keys and the trust file.", no_args_is_help=True)
-trust_app = typer.Typer(help="Public keys you trust (identity, not just integrity).", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Public keys you trust (identity, not just integrity).", no_args_is_help=True
+)
 keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 
@@ -56,7 +59,11 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREADABLE, EXIT_NO_LABEL = 0, 1, 2, 3, 
 
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", envvar="SYNTHLABEL_HOME", help="Key store directory [default: ~/.config/synthlabel]."),
+    typer.Option(
+        "--home",
+        envvar="SYNTHLABEL_HOME",
+        help="Key store directory [default: ~/.config/synthlabel].",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -86,21 +93,72 @@ def _progress(total: int, enabled: bool) -> Progress | None:
 # --------------------------------------------------------------------------------- label
 @app.command()
 def label(
-    inputs: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
-    producer: Annotated[str, typer.Option("--producer", "-p", help="Provider code (27 characters) of the generation service.", envvar="SYNTHLABEL_PRODUCER")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input only).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write outputs here, mirroring input directories.")] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically).")] = False,
-    produce_id: Annotated[str | None, typer.Option("--produce-id", help="ProduceID (one input only) [default: a new ULID].")] = None,
-    visible: Annotated[bool, typer.Option("--visible/--no-visible", help="Draw the visible label.")] = True,
-    text: Annotated[str | None, typer.Option("--text", help='Visible label text [default: "AI生成"].')] = None,
-    position: Annotated[str | None, typer.Option("--position", help="top-left, top, top-right, left, right, bottom-left, bottom, bottom-right.")] = None,
-    sign: Annotated[str | None, typer.Option("--sign", help="Key id/name in the key store, or a PEM private key file.")] = None,
-    c2pa: Annotated[str | None, typer.Option("--c2pa", help="Also add a C2PA manifest signed with CERT.pem,KEY.pem.")] = None,
-    edited: Annotated[bool, typer.Option("--edited", help="AI edit of an original (compositeWithTrainedAlgorithmicMedia).")] = False,
-    allow_name: Annotated[bool, typer.Option("--allow-name", help="Accept an ASCII provider name instead of a code.")] = False,
-    replace_bad_xmp: Annotated[bool, typer.Option("--replace-malformed-xmp", help="Discard an existing malformed XMP packet instead of failing.")] = False,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")] = 0,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
+    ],
+    producer: Annotated[
+        str,
+        typer.Option(
+            "--producer",
+            "-p",
+            help="Provider code (27 characters) of the generation service.",
+            envvar="SYNTHLABEL_PRODUCER",
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output file (one input only).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="Write outputs here, mirroring input directories."),
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Replace the inputs (atomically).")
+    ] = False,
+    produce_id: Annotated[
+        str | None,
+        typer.Option("--produce-id", help="ProduceID (one input only) [default: a new ULID]."),
+    ] = None,
+    visible: Annotated[
+        bool, typer.Option("--visible/--no-visible", help="Draw the visible label.")
+    ] = True,
+    text: Annotated[
+        str | None, typer.Option("--text", help='Visible label text [default: "AI生成"].')
+    ] = None,
+    position: Annotated[
+        str | None,
+        typer.Option(
+            "--position",
+            help="top-left, top, top-right, left, right, bottom-left, bottom, bottom-right.",
+        ),
+    ] = None,
+    sign: Annotated[
+        str | None,
+        typer.Option("--sign", help="Key id/name in the key store, or a PEM private key file."),
+    ] = None,
+    c2pa: Annotated[
+        str | None,
+        typer.Option("--c2pa", help="Also add a C2PA manifest signed with CERT.pem,KEY.pem."),
+    ] = None,
+    edited: Annotated[
+        bool,
+        typer.Option(
+            "--edited", help="AI edit of an original (compositeWithTrainedAlgorithmicMedia)."
+        ),
+    ] = False,
+    allow_name: Annotated[
+        bool, typer.Option("--allow-name", help="Accept an ASCII provider name instead of a code.")
+    ] = False,
+    replace_bad_xmp: Annotated[
+        bool,
+        typer.Option(
+            "--replace-malformed-xmp",
+            help="Discard an existing malformed XMP packet instead of failing.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
+    ] = 0,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -109,7 +167,7 @@ def label(
     from synthlabel.pipeline.io import iter_inputs
     from synthlabel.pipeline.labeling import LabelOptions, label_many, load_signer
 
-    chosen = sum(x is not None and x is not False for x in (output, out_dir, in_place or None))
+    chosen = (output is not None) + (out_dir is not None) + bool(in_place)
     if chosen != 1:
         fail("choose exactly one of -o/--output, --out-dir or --in-place")
     pairs = list(iter_inputs(inputs))
@@ -196,11 +254,13 @@ def label(
     ok = [r for r in results if r.ok]
     bad = [r for r in results if not r.ok]
     if as_json:
-        _emit_json({
-            "schema": "synthlabel.label/1",
-            "results": [r.to_dict() for r in results],
-            "summary": {"labelled": len(ok), "failed": len(bad), "skipped": skipped},
-        })
+        _emit_json(
+            {
+                "schema": "synthlabel.label/1",
+                "results": [r.to_dict() for r in results],
+                "summary": {"labelled": len(ok), "failed": len(bad), "skipped": skipped},
+            }
+        )
     else:
         if not progress:
             for r in bad:
@@ -208,10 +268,13 @@ def label(
         for r in ok:
             assert r.record is not None
             flags = ", ".join(
-                x for x, on in (("visible", r.visible), ("signed", r.signed), ("c2pa", r.c2pa)) if on
+                x
+                for x, on in (("visible", r.visible), ("signed", r.signed), ("c2pa", r.c2pa))
+                if on
             )
             out.print(
-                f"✓ {r.output}  [{r.format}; ProduceID {r.record.produce_id}; {flags or 'metadata only'}]",
+                f"✓ {r.output}  [{r.format}; ProduceID {r.record.produce_id}; "
+                f"{flags or 'metadata only'}]",
                 markup=False,
             )
             for w in r.warnings:
@@ -236,10 +299,10 @@ def _sniffable(path: Path, registry: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------- inspect
-def _sig_text(check: Any) -> str:
+def _sig_text(check: SignatureCheck | None) -> str:
     if check is None:
         return "—"
-    s = check.status.value
+    s = str(check.status.value)
     if check.status is SignatureStatus.VALID:
         s += " (trusted)" if check.trusted else " (key not trusted)"
     return s
@@ -247,12 +310,21 @@ def _sig_text(check: Any) -> str:
 
 def _binding_text(report: InspectionReport) -> str:
     for r in report.records:
-        if r.producer_signature is not None and r.producer_signature.binding is not BindingStatus.ABSENT:
+        if (
+            r.producer_signature is not None
+            and r.producer_signature.binding is not BindingStatus.ABSENT
+        ):
             return r.producer_signature.binding.value
     return "—"
 
 
-def _inspect_paths(paths: Sequence[Path], trust: Path | None, home: Path | None, c2pa: bool, c2pa_trust: Path | None) -> list[InspectionReport]:
+def _inspect_paths(
+    paths: Sequence[Path],
+    trust: Path | None,
+    home: Path | None,
+    c2pa: bool,
+    c2pa_trust: Path | None,
+) -> list[InspectionReport]:
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
     from synthlabel.pipeline.io import iter_inputs
 
@@ -278,7 +350,17 @@ def _inspect_paths(paths: Sequence[Path], trust: Path | None, home: Path | None,
 
 def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> None:
     table = Table(show_lines=False, header_style="bold")
-    cols = ["File", "Format", "Label", "Producer", "Compliance", "Signature", "Binding", "IPTC DST", "C2PA"]
+    cols = [
+        "File",
+        "Format",
+        "Label",
+        "Producer",
+        "Compliance",
+        "Signature",
+        "Binding",
+        "IPTC DST",
+        "C2PA",
+    ]
     if verbose:
         cols[4:4] = ["ProduceID", "Propagator"]
     for col in cols:
@@ -288,11 +370,18 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         dst = ", ".join(d.rsplit("/", 1)[-1] for d in rep.digital_source_types) or "—"
         c2 = "—"
         if rep.c2pa is not None:
-            c2 = "present" if not rep.c2pa.checked else (
-                ("AI claim" if rep.c2pa.ai_claim else "no AI claim") + f", {rep.c2pa.validation_state or 'unknown'}"
+            c2 = (
+                "present"
+                if not rep.c2pa.checked
+                else (
+                    ("AI claim" if rep.c2pa.ai_claim else "no AI claim")
+                    + f", {rep.c2pa.validation_state or 'unknown'}"
+                )
             )
         comp = rep.compliance.value
-        style = {"compliant": "green", "noncompliant": "red", "inconclusive": "yellow"}.get(comp, "")
+        style = {"compliant": "green", "noncompliant": "red", "inconclusive": "yellow"}.get(
+            comp, ""
+        )
         sig = _sig_text(rep.records[0].producer_signature) if rep.records else "—"
         row = [
             rep.path,
@@ -346,19 +435,36 @@ def _summary(reports: list[InspectionReport]) -> dict[str, int]:
 
 @app.command()
 def inspect(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
-    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file of public keys [default: the key store's].")] = None,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
+    ],
+    trust: Annotated[
+        Path | None,
+        typer.Option("--trust", help="Trust file of public keys [default: the key store's]."),
+    ] = None,
     no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
-    c2pa_trust: Annotated[Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")] = None,
-    require_label: Annotated[bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Explain every signature, not only problems.")] = False,
+    c2pa_trust: Annotated[
+        Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")
+    ] = None,
+    require_label: Annotated[
+        bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Explain every signature, not only problems.")
+    ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show every label in each file: AIGC records, signatures, binding, IPTC and C2PA."""
     reports = _inspect_paths(paths, trust, home, not no_c2pa, c2pa_trust)
     if as_json:
-        _emit_json({"schema": SCHEMA_VERSION, "results": [r.to_dict() for r in reports], "summary": _summary(reports)})
+        _emit_json(
+            {
+                "schema": SCHEMA_VERSION,
+                "results": [r.to_dict() for r in reports],
+                "summary": _summary(reports),
+            }
+        )
     else:
         _print_reports(reports, verbose)
     if any(r.error for r in reports):
@@ -372,9 +478,19 @@ def inspect(
 
 @app.command()
 def verify(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)],
-    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file of public keys [default: the key store's].")] = None,
-    require_trusted: Annotated[bool, typer.Option("--require-trusted", help="Also require the signing key to be in the trust file.")] = False,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
+    ],
+    trust: Annotated[
+        Path | None,
+        typer.Option("--trust", help="Trust file of public keys [default: the key store's]."),
+    ] = None,
+    require_trusted: Annotated[
+        bool,
+        typer.Option(
+            "--require-trusted", help="Also require the signing key to be in the trust file."
+        ),
+    ] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -390,10 +506,15 @@ def verify(
         elif verdict != "ok":
             worst = max(worst, EXIT_PROBLEM)
     if as_json:
-        _emit_json({
-            "schema": "synthlabel.verify/1",
-            "results": [{"path": r.path, "verdict": v, "reason": w, "report": r.to_dict()} for r, v, w in rows],
-        })
+        _emit_json(
+            {
+                "schema": "synthlabel.verify/1",
+                "results": [
+                    {"path": r.path, "verdict": v, "reason": w, "report": r.to_dict()}
+                    for r, v, w in rows
+                ],
+            }
+        )
     else:
         for rep, verdict, why in rows:
             mark = "✓" if verdict == "ok" else "✗"
@@ -421,7 +542,11 @@ def _verify_verdict(rep: InspectionReport, require_trusted: bool) -> tuple[str, 
     prop = rr.propagator_signature
     if prop is not None and prop.status is SignatureStatus.INVALID:
         return "invalid", f"propagator signature: {prop.reason}"
-    who = f"trusted key {chk.trusted_name or chk.key_id}" if chk.trusted else f"embedded key {chk.key_id} (not in trust file)"
+    who = (
+        f"trusted key {chk.trusted_name or chk.key_id}"
+        if chk.trusted
+        else f"embedded key {chk.key_id} (not in trust file)"
+    )
     return "ok", f"{chk.algorithm} signature valid, binding {chk.binding.value}, {who}"
 
 
@@ -434,7 +559,9 @@ def _store(home: Path | None) -> Any:
 
 @keys_app.command("generate")
 def keys_generate(
-    alg: Annotated[str, typer.Option("--alg", help="sm2 (default), ed25519 or ecdsa-p256.")] = "sm2",
+    alg: Annotated[
+        str, typer.Option("--alg", help="sm2 (default), ed25519 or ecdsa-p256.")
+    ] = "sm2",
     name: Annotated[str, typer.Option("--name", help="A name for the key.")] = "",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -447,14 +574,22 @@ def keys_generate(
     if as_json:
         _emit_json(_key_dict(info))
     else:
-        out.print(f"created {info.algorithm} key {info.key_id}" + (f" ({info.name})" if info.name else ""), markup=False)
+        out.print(
+            f"created {info.algorithm} key {info.key_id}"
+            + (f" ({info.name})" if info.name else ""),
+            markup=False,
+        )
 
 
 def _key_dict(info: Any) -> dict[str, Any]:
     d = getattr(info, "to_dict", None)
     if callable(d):
         return dict(d())
-    return {k: getattr(info, k) for k in ("key_id", "algorithm", "name", "created", "active") if hasattr(info, k)}
+    return {
+        k: getattr(info, k)
+        for k in ("key_id", "algorithm", "name", "created", "active")
+        if hasattr(info, k)
+    }
 
 
 @keys_app.command("list")
@@ -474,19 +609,27 @@ def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for col in ("Key id", "Algorithm", "Name", "Created", "Active"):
         table.add_column(col)
     for i in infos:
-        table.add_row(i.key_id, i.algorithm, i.name or "", str(getattr(i, "created", "")), "yes" if getattr(i, "active", False) else "")
+        table.add_row(
+            i.key_id,
+            i.algorithm,
+            i.name or "",
+            str(getattr(i, "created", "")),
+            "yes" if getattr(i, "active", False) else "",
+        )
     out.print(table)
 
 
 @keys_app.command("export-public")
 def keys_export_public(
-    ref: Annotated[str | None, typer.Argument(help="Key id, prefix or name [default: the active key].")] = None,
+    ref: Annotated[
+        str | None, typer.Argument(help="Key id, prefix or name [default: the active key].")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Print a public key as PEM (give it to platforms and verifiers)."""
     try:
         store = _store(home)
-        sys.stdout.write(store.export_public(ref))
+        sys.stdout.write(str(store.export_public(ref)))
     except SynthlabelError as exc:
         fail(str(exc))
 
@@ -495,7 +638,9 @@ def keys_export_public(
 def trust_add(
     pem: Annotated[Path, typer.Argument(help="Public key file (PEM or DER).")],
     name: Annotated[str, typer.Option("--name", help="Who this key belongs to.")] = "",
-    trust: Annotated[Path | None, typer.Option("--trust", help="Trust file [default: the key store's].")] = None,
+    trust: Annotated[
+        Path | None, typer.Option("--trust", help="Trust file [default: the key store's].")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Trust a public key."""
@@ -511,7 +656,9 @@ def trust_add(
 
 @trust_app.command("list")
 def trust_list(
-    trust: Annotated[Path | None, typer.Option("--trust")] = None, home: HomeOpt = None, as_json: JsonOpt = False
+    trust: Annotated[Path | None, typer.Option("--trust")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List trusted public keys."""
     store = _trust_store(trust, home)
@@ -520,12 +667,16 @@ def trust_list(
         _emit_json([_key_dict(k) for k in keys])
         return
     for k in keys:
-        out.print(f"{k.key_id}  {getattr(k, 'algorithm', '')}  {getattr(k, 'name', '')}", markup=False)
+        out.print(
+            f"{k.key_id}  {getattr(k, 'algorithm', '')}  {getattr(k, 'name', '')}", markup=False
+        )
 
 
 @trust_app.command("remove")
 def trust_remove(
-    key_id: Annotated[str, typer.Argument()], trust: Annotated[Path | None, typer.Option("--trust")] = None, home: HomeOpt = None
+    key_id: Annotated[str, typer.Argument()],
+    trust: Annotated[Path | None, typer.Option("--trust")] = None,
+    home: HomeOpt = None,
 ) -> None:
     """Stop trusting a key."""
     try:
@@ -551,16 +702,26 @@ def formats(as_json: JsonOpt = False) -> None:
 
     hs = registry.handlers()
     if as_json:
-        _emit_json([
-            {"id": h.id, "name": h.name, "media_kind": h.media_kind.value, "extensions": list(h.extensions), "mime_types": list(h.mime_types)}
-            for h in hs
-        ])
+        _emit_json(
+            [
+                {
+                    "id": h.id,
+                    "name": h.name,
+                    "media_kind": h.media_kind.value,
+                    "extensions": list(h.extensions),
+                    "mime_types": list(h.mime_types),
+                }
+                for h in hs
+            ]
+        )
         return
     table = Table(header_style="bold")
     for col in ("Id", "Format", "Kind", "Extensions", "MIME types"):
         table.add_column(col)
     for h in hs:
-        table.add_row(h.id, h.name, h.media_kind.value, ", ".join(h.extensions), ", ".join(h.mime_types))
+        table.add_row(
+            h.id, h.name, h.media_kind.value, ", ".join(h.extensions), ", ".join(h.mime_types)
+        )
     out.print(table)
     for e in registry.load_errors():
         err.print(f"warning: plug-in failed to load: {e}", markup=False)

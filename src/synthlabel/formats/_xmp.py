@@ -190,7 +190,8 @@ def _remove_property(text: str, prefixes: list[str], local: str) -> str:
         pe = re.escape(p)
         # element form, with content or self-closing
         text = re.sub(
-            rf"[ \t]*<{pe}:{local}\b[^>]*?/>[ \t]*\r?\n?|[ \t]*<{pe}:{local}\b[^>]*>.*?</{pe}:{local}\s*>[ \t]*\r?\n?",
+            rf"[ \t]*<{pe}:{local}\b[^>]*?/>[ \t]*\r?\n?"
+            rf"|[ \t]*<{pe}:{local}\b[^>]*>.*?</{pe}:{local}\s*>[ \t]*\r?\n?",
             "",
             text,
             flags=re.S,
@@ -275,7 +276,9 @@ def update_packet(
             f"</{ip}:DigitalSourceType>"
         )
     if m.group("close"):
-        new_start = f"<{prefix}:Description{attrs.rstrip()}{decls}>{props}\n  </{prefix}:Description>"
+        new_start = (
+            f"<{prefix}:Description{attrs.rstrip()}{decls}>{props}\n  </{prefix}:Description>"
+        )
     else:
         new_start = f"<{prefix}:Description{attrs.rstrip()}{decls}>{props}"
     text = text[: m.start()] + new_start + text[m.end() :]

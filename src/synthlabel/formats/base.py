@@ -14,11 +14,11 @@ anything else on arbitrary bytes (the conformance and fuzz tests check this).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     IMAGE = "image"
     AUDIO = "audio"
     VIDEO = "video"

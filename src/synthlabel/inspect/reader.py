@@ -151,7 +151,11 @@ def _add_record(
         if not quiet:
             report.records.append(
                 RecordReport(
-                    carrier=kind, location=location, offset=offset, record=None, raw=raw[:2048],
+                    carrier=kind,
+                    location=location,
+                    offset=offset,
+                    record=None,
+                    raw=raw[:2048],
                     errors=[exc.message],
                 )
             )
@@ -175,7 +179,7 @@ def _add_record(
     if rec.content_propagator and provider_code.classify(rec.content_propagator) == "code_invalid":
         rr.warnings.append("ContentPropagator looks like a provider code but is not valid")
     if parsed.wrapped and kind == "xmp":
-        rr.warnings.append("record wrapped in {\"AIGC\":...} inside a named slot")
+        rr.warnings.append('record wrapped in {"AIGC":...} inside a named slot')
     report.records.append(rr)
 
 

@@ -120,7 +120,7 @@ def sign(
     handler: FormatHandler,
     data: bytes,
     *,
-    role: str = "producer",
+    role: signing.Role = "producer",
 ) -> AIGCRecord:
     """Sign ``record`` and bind it to the content of ``data`` (digest excludes metadata)."""
     digest = handler.content_digest(data)

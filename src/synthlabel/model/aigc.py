@@ -12,7 +12,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from synthlabel.errors import RecordError
@@ -48,7 +48,7 @@ PROPAGATOR_KEYS: tuple[str, ...] = ("Label", "ContentPropagator", "PropagateID")
 MAX_RECORD_CHARS = 256 * 1024
 
 
-class Label(str, Enum):
+class Label(StrEnum):
     """The ``Label`` attribute of the record."""
 
     GENERATED = "1"  # 属于: is AI-generated
@@ -301,7 +301,9 @@ def _from_mapping(
         values[_ATTRS[key]] = str(v)
     if not known and not any(k.lower() in lower for k in KEYS):
         raise RecordError("JSON object has none of the AIGC keys")
-    extra = {k: data[k] for k in data if k not in KEYS and k.lower() not in {x.lower() for x in KEYS}}
+    extra = {
+        k: data[k] for k in data if k not in KEYS and k.lower() not in {x.lower() for x in KEYS}
+    }
     if extra:
         warnings.append("note: unknown keys: " + ", ".join(sorted(extra)))
     record = AIGCRecord(**values)

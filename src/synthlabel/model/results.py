@@ -7,7 +7,7 @@ Every result serialises to plain JSON (``to_dict``); the JSON layout is versione
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from synthlabel.model.aigc import AIGCRecord
@@ -15,7 +15,7 @@ from synthlabel.model.aigc import AIGCRecord
 SCHEMA_VERSION = "synthlabel.inspect/1"
 
 
-class SignatureStatus(str, Enum):
+class SignatureStatus(StrEnum):
     """The five verification states."""
 
     VALID = "valid"  # signature checks out under a known signed-message rule
@@ -25,7 +25,7 @@ class SignatureStatus(str, Enum):
     UNVERIFIABLE = "unverifiable"  # signed-message rule or algorithm unknown: cannot judge
 
 
-class BindingStatus(str, Enum):
+class BindingStatus(StrEnum):
     """Whether a signed label is bound to this file's content."""
 
     INTACT = "intact"  # signed digest equals the digest of this file's content
@@ -34,7 +34,7 @@ class BindingStatus(str, Enum):
     NOT_CHECKED = "not_checked"  # unknown selector, or no content available to hash
 
 
-class Compliance(str, Enum):
+class Compliance(StrEnum):
     """Reader outcome for one file (gb45438-labels.md §4.2)."""
 
     COMPLIANT = "compliant"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from synthlabel.errors import SynthlabelError
 from synthlabel.inspect.reader import inspect_bytes
+from synthlabel.model.keys import KeyStore, TrustStore
 from synthlabel.model.results import Compliance, InspectionReport
 from synthlabel.pipeline.io import read_file
 
@@ -22,14 +23,12 @@ class InspectOptions:
     c2pa_trust_anchors: str | None = None  # PEM bundle path
 
 
-_trust_cache: dict[tuple[str | None, str | None], object] = {}
+_trust_cache: dict[tuple[str | None, str | None], TrustStore] = {}
 
 
-def _trust(options: InspectOptions) -> object | None:
+def _trust(options: InspectOptions) -> TrustStore:
     key = (options.trust_file, options.key_home)
     if key not in _trust_cache:
-        from synthlabel.model.keys import KeyStore, TrustStore
-
         if options.trust_file:
             _trust_cache[key] = TrustStore(Path(options.trust_file))
         else:
@@ -43,7 +42,9 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
     try:
         data = read_file(path)
     except SynthlabelError as exc:
-        return InspectionReport(path=str(path), error=exc.message, compliance=Compliance.INCONCLUSIVE)
+        return InspectionReport(
+            path=str(path), error=exc.message, compliance=Compliance.INCONCLUSIVE
+        )
     anchors = None
     if options.c2pa_trust_anchors:
         try:
@@ -52,7 +53,9 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
 
             check_trust_anchors(anchors)
         except SynthlabelError as exc:
-            return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
+            return InspectionReport(
+                path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE
+            )
         except OSError as exc:
             return InspectionReport(
                 path=str(path),
@@ -64,7 +67,11 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
     except SynthlabelError as exc:
         return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
     return inspect_bytes(
-        data, path=str(path), trust=trust, c2pa=options.c2pa, trust_anchors_pem=anchors  # type: ignore[arg-type]
+        data,
+        path=str(path),
+        trust=trust,
+        c2pa=options.c2pa,
+        trust_anchors_pem=anchors,
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthlabel.errors import RecordError, SynthlabelError
 from synthlabel.formats import registry
+from synthlabel.formats.base import ContainerMetadata
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.results import LabelResult, SignatureStatus
@@ -77,13 +78,16 @@ def _load_creds(spec: str) -> C2paCredentials:
     return _creds[spec]
 
 
-def label_bytes(data: bytes, options: LabelOptions, *, path: str = "<bytes>") -> tuple[bytes, LabelResult]:
+def label_bytes(
+    data: bytes, options: LabelOptions, *, path: str = "<bytes>"
+) -> tuple[bytes, LabelResult]:
     """Label one file's bytes; returns the new bytes and the result (raises on failure)."""
     t0 = time.perf_counter()
     result = LabelResult(path=path, bytes_in=len(data))
     handler = registry.sniff(data[: registry.max_sniff_bytes()])
     result.format = handler.id
-    meta = handler.read(data)
+    meta: ContainerMetadata | None = handler.read(data)
+    assert meta is not None
     original_xmp = meta.xmp[0].data if meta.xmp else None
     if implicit.existing_records(meta):
         result.replaced_existing = True
@@ -106,7 +110,9 @@ def label_bytes(data: bytes, options: LabelOptions, *, path: str = "<bytes>") ->
         result.visible = True
         meta = None  # re-encoded: read the new container below
     if options.sign_key:
-        record = implicit.sign(record, load_signer(options.sign_key, options.key_home), handler, body)
+        record = implicit.sign(
+            record, load_signer(options.sign_key, options.key_home), handler, body
+        )
         result.signed = True
     out = implicit.write_record(
         body,
@@ -144,7 +150,9 @@ def _verify_output(out: bytes, record: Any, result: LabelResult) -> None:
     report = inspect_bytes(out, c2pa=False)
     found = [r.record for r in report.records if r.record is not None]
     if found != [record]:
-        raise RecordError("verify-after-write failed: the output does not carry exactly the new record")
+        raise RecordError(
+            "verify-after-write failed: the output does not carry exactly the new record"
+        )
     sig = report.records[0].producer_signature
     if result.signed and (sig is None or sig.status is not SignatureStatus.VALID or not sig.ok):
         reason = sig.reason if sig else "no signature"
@@ -165,7 +173,9 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         exc.with_path(str(src))
         return LabelResult(path=str(src), error=str(exc), seconds=time.perf_counter() - t0)
     except MemoryError:
-        return LabelResult(path=str(src), error=f"{src}: out of memory", seconds=time.perf_counter() - t0)
+        return LabelResult(
+            path=str(src), error=f"{src}: out of memory", seconds=time.perf_counter() - t0
+        )
 
 
 def _label_job(job: tuple[str, str, LabelOptions]) -> LabelResult:
@@ -183,7 +193,9 @@ def label_many(
     """Label many files, in parallel processes when there are enough of them."""
     items = [(str(s), str(d), options) for s, d in jobs]
     if options.produce_id and len(items) > 1:
-        raise RecordError("--produce-id can only be given for a single file (ProduceID must be unique)")
+        raise RecordError(
+            "--produce-id can only be given for a single file (ProduceID must be unique)"
+        )
     workers = workers or os.cpu_count() or 1
     results: list[LabelResult] = []
     it: Iterator[LabelResult]
@@ -195,7 +207,9 @@ def label_many(
                 on_result(r)
         return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(_label_job, items, chunksize=max(1, min(32, len(items) // (workers * 8)))):
+        for r in pool.map(
+            _label_job, items, chunksize=max(1, min(32, len(items) // (workers * 8)))
+        ):
             results.append(r)
             if on_result:
                 on_result(r)
