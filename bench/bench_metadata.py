@@ -38,16 +38,17 @@ PRODUCER = "001191110000MA0000000H10001"
 
 
 def make_image(i: int, w: int = 1155, h: int = 866) -> Image.Image:
+    """A ~1 MP picture with photo-like texture (so JPEGs are ~150-250 KB, not a few KB)."""
     img = Image.linear_gradient("L").resize((w, h)).convert("RGB")
     d = ImageDraw.Draw(img)
     for k in range(12):
         x = (i * 97 + k * 131) % w
         y = (i * 53 + k * 71) % h
-        d.ellipse(
-            (x, y, x + 120, y + 90), fill=((i * 7 + k * 40) % 256, (k * 60) % 256, (i * 13) % 256)
-        )
+        fill = ((i * 7 + k * 40) % 256, (k * 60) % 256, (i * 13) % 256)
+        d.ellipse((x, y, x + 120, y + 90), fill=fill)
     d.text((20, 20), f"bench image {i}", fill=(255, 255, 255))
-    return img
+    noise = Image.merge("RGB", [Image.effect_noise((w, h), 18 + (i + c) % 5) for c in range(3)])
+    return Image.blend(img, noise, 0.25)
 
 
 def generate(n_jpeg: int, n_png: int, n_webp: int) -> list[Path]:
@@ -135,13 +136,17 @@ def main() -> int:
     labelled = sorted(out_signed.iterdir())
     iopts = InspectOptions(key_home=str(home), c2pa=False)
 
-    def read_ours(workers: int) -> None:
-        reps = inspect_many(labelled, iopts, workers=workers)
+    ropts = InspectOptions(key_home=str(home), c2pa=False, verify=False)
+
+    def read_ours(workers: int, opts: InspectOptions) -> None:
+        reps = inspect_many(labelled, opts, workers=workers)
         assert all(r.record is not None for r in reps), "a labelled file lost its record"
 
-    print("timing: inspect (ours, all cores / one core) ...", flush=True)
-    t_read = timed(lambda: read_ours(cores), args.runs)
-    t_read1 = timed(lambda: read_ours(1), args.runs)
+    print("timing: read (ours: every carrier, record parsed; all cores / one core) ...", flush=True)
+    t_read = timed(lambda: read_ours(cores, ropts), args.runs)
+    t_read1 = timed(lambda: read_ours(1, ropts), args.runs)
+    print("timing: inspect with SM2 signature + binding checks (all cores) ...", flush=True)
+    t_insp = timed(lambda: read_ours(cores, iopts), args.runs)
     exiftool = shutil.which("exiftool")
     t_exif: list[float] = []
     t_exif_write: list[float] = []
@@ -194,16 +199,18 @@ def main() -> int:
             "label_signed_sm2": rate(t_signed),
             "io_floor_copy_1core": rate(t_copy),
             "exiftool_write_xmp_baseline": rate(t_exif_write),
-            "inspect_all_cores": rate(t_read),
-            "inspect_1core": rate(t_read1),
+            "read_all_cores": rate(t_read),
+            "read_1core": rate(t_read1),
+            "inspect_verify_all_cores": rate(t_insp),
             "exiftool_json_batch_baseline": rate(t_exif),
         },
         "seconds": {
             "label_unsigned": t_unsigned,
             "label_signed_sm2": t_signed,
             "copy": t_copy,
-            "inspect_all_cores": t_read,
-            "inspect_1core": t_read1,
+            "read_all_cores": t_read,
+            "read_1core": t_read1,
+            "inspect_verify_all_cores": t_insp,
             "exiftool_json": t_exif,
             "exiftool_write": t_exif_write,
         },
@@ -216,8 +223,9 @@ def main() -> int:
     fps = res["files_per_s"]
     if t_exif:
         res["ratios"] = {
-            "inspect_all_cores_vs_exiftool": med(t_exif) / med(t_read),
-            "inspect_1core_vs_exiftool": med(t_exif) / med(t_read1),
+            "read_all_cores_vs_exiftool": med(t_exif) / med(t_read),
+            "read_1core_vs_exiftool": med(t_exif) / med(t_read1),
+            "inspect_verify_all_cores_vs_exiftool": med(t_exif) / med(t_insp),
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "metadata.json").write_text(json.dumps(res, indent=2))
@@ -239,8 +247,13 @@ def main() -> int:
         lines += [
             "",
             f"Read speed-up over `exiftool -j` batch (same files, same run): "
-            f"{r['inspect_all_cores_vs_exiftool']:.1f}× with {cores} cores, "
-            f"{r['inspect_1core_vs_exiftool']:.1f}× on one core (goal ≥ 5×).",
+            f"{r['read_all_cores_vs_exiftool']:.1f}× with {cores} cores, "
+            f"{r['read_1core_vs_exiftool']:.1f}× on one core (goal ≥ 5×). "
+            f"With SM2 signature and content-binding checks (which exiftool does not do): "
+            f"{r['inspect_verify_all_cores_vs_exiftool']:.1f}×.",
+            "",
+            "read = every carrier found, XMP parsed, record parsed and validated, no crypto; "
+            "io_floor = read + atomic write of every file without any parsing.",
         ]
     (RESULTS / "metadata.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

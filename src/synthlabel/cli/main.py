@@ -324,6 +324,8 @@ def _inspect_paths(
     home: Path | None,
     c2pa: bool,
     c2pa_trust: Path | None,
+    *,
+    verify: bool = True,
 ) -> list[InspectionReport]:
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
     from synthlabel.pipeline.io import iter_inputs
@@ -339,6 +341,7 @@ def _inspect_paths(
         key_home=str(home) if home else None,
         c2pa=c2pa,
         c2pa_trust_anchors=str(c2pa_trust) if c2pa_trust else None,
+        verify=verify,
     )
     progress = _progress(len(files), True)
     if progress:
@@ -449,6 +452,10 @@ def inspect(
     require_label: Annotated[
         bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")
     ] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Read records only; skip signature and binding checks."),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain every signature, not only problems.")
     ] = False,
@@ -456,7 +463,7 @@ def inspect(
     as_json: JsonOpt = False,
 ) -> None:
     """Show every label in each file: AIGC records, signatures, binding, IPTC and C2PA."""
-    reports = _inspect_paths(paths, trust, home, not no_c2pa, c2pa_trust)
+    reports = _inspect_paths(paths, trust, home, not no_c2pa, c2pa_trust, verify=not no_verify)
     if as_json:
         _emit_json(
             {

@@ -80,8 +80,15 @@ def inspect_bytes(
     trust: TrustStore | None = None,
     c2pa: bool = True,
     trust_anchors_pem: bytes | None = None,
+    verify: bool = True,
+    known_digest: tuple[str, bytes] | None = None,
 ) -> InspectionReport:
-    """Inspect one file's bytes. Never raises for bad input: errors land in ``report.error``."""
+    """Inspect one file's bytes. Never raises for bad input: errors land in ``report.error``.
+
+    ``verify=False`` reads and parses every record but skips signature and binding checks
+    (signatures are then reported as ``None``). ``known_digest`` (selector, digest) lets a
+    caller that has just computed the content digest skip recomputing it.
+    """
     report = InspectionReport(path=path, size=len(data))
     try:
         handler = handler or registry.sniff(data[: registry.max_sniff_bytes()])
@@ -95,6 +102,9 @@ def inspect_bytes(
     report.warnings.extend(meta.warnings)
     _read_records(report, meta, data)
     digest_cache: dict[str, bytes | None] = {}
+    if known_digest is not None:
+        digest_cache[known_digest[0]] = known_digest[1]
+        report.content_selector, report.content_digest = known_digest[0], known_digest[1].hex()
 
     def digest_for(selector: str) -> bytes | None:
         if selector not in digest_cache:
@@ -109,7 +119,8 @@ def inspect_bytes(
                 digest_cache.setdefault(selector, None)
         return digest_cache[selector]
 
-    _verify(report, digest_for, trust)
+    if verify:
+        _verify(report, digest_for, trust)
     if c2pa and meta.c2pa:
         report.c2pa = _read_c2pa(data, handler, trust_anchors_pem)
     elif meta.c2pa:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from synthlabel.errors import RecordError
 from synthlabel.formats import _xmp
-from synthlabel.formats.base import ContainerMetadata, FormatHandler
+from synthlabel.formats.base import ContainerMetadata, ContentDigest, FormatHandler
 from synthlabel.model import provider_code, signing
 from synthlabel.model.aigc import AIGCRecord, Label, parse_record
 from synthlabel.model.produce_id import new_produce_id, validate_produce_id
@@ -121,7 +121,10 @@ def sign(
     data: bytes,
     *,
     role: signing.Role = "producer",
+    digest: ContentDigest | None = None,
 ) -> AIGCRecord:
-    """Sign ``record`` and bind it to the content of ``data`` (digest excludes metadata)."""
-    digest = handler.content_digest(data)
+    """Sign ``record`` and bind it to the content of ``data`` (digest excludes metadata).
+
+    Pass ``digest`` when the caller already computed ``handler.content_digest(data)``."""
+    digest = digest or handler.content_digest(data)
     return signing.sign_record(record, signer, role=role, content=(digest.selector, digest.digest))

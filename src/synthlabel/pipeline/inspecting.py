@@ -21,6 +21,7 @@ class InspectOptions:
     key_home: str | None = None
     c2pa: bool = True
     c2pa_trust_anchors: str | None = None  # PEM bundle path
+    verify: bool = True  # check signatures and content binding
 
 
 _trust_cache: dict[tuple[str | None, str | None], TrustStore] = {}
@@ -72,6 +73,7 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         trust=trust,
         c2pa=options.c2pa,
         trust_anchors_pem=anchors,
+        verify=options.verify,
     )
 
 
