@@ -382,3 +382,72 @@ def test_in_place_and_sigkill_never_leave_a_partial_file(tmp_path: Path) -> None
     # The leftover temp file of the killed run is hidden and ignored by directory walks.
     _code, out, _ = cli("inspect", str(tmp_path), "--json")
     assert [r["path"] for r in json.loads(out)["results"]] == [str(p)]
+
+
+def _with_packet(packet: bytes) -> bytes:
+    from synthlabel.formats import registry
+
+    return registry.get("jpeg").write_xmp(fx.jpeg(), packet)
+
+
+def test_malformed_existing_xmp_is_refused_unless_asked(tmp_path: Path) -> None:
+    p = tmp_path / "bad-xmp.jpg"
+    p.write_bytes(_with_packet(b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><unclosed>'))
+    res = sl("label", str(p), "-o", str(tmp_path / "o.jpg"), "--producer", PRODUCER)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "bad-xmp.jpg" in res.stderr and "XMP" in res.stderr and "malformed" in res.stderr
+    assert not (tmp_path / "o.jpg").exists()
+    res = sl(
+        "label",
+        str(p),
+        "-o",
+        str(tmp_path / "o.jpg"),
+        "--producer",
+        PRODUCER,
+        "--replace-malformed-xmp",
+    )
+    assert res.returncode == 0, res.stderr
+    assert inspect_json(tmp_path / "o.jpg")["results"][0]["compliance"] == "compliant"
+
+
+def test_broken_existing_record_is_reported_then_replaced(tmp_path: Path) -> None:
+    from synthlabel.formats import _xmp
+
+    packet = _xmp.new_packet('{"Label":"1","ContentProducer":"x",')  # truncated JSON
+    p = tmp_path / "broken-record.jpg"
+    p.write_bytes(_with_packet(packet))
+    doc = inspect_json(p)
+    assert doc["_exit"] == 1
+    (r,) = doc["results"]
+    assert r["compliance"] == "noncompliant" and "not valid JSON" in r["records"][0]["errors"][0]
+    code, _out, err = cli("label", str(p), "-o", str(tmp_path / "o.jpg"), "--producer", PRODUCER)
+    assert code == 0, err
+    doc = inspect_json(tmp_path / "o.jpg")
+    assert doc["results"][0]["compliance"] == "compliant"
+    assert len(doc["results"][0]["records"]) == 1
+
+
+def test_json_output_of_label(tmp_path: Path) -> None:
+    p = tmp_path / "a.gif"
+    p.write_bytes(fx.gif_animated())
+    code, out, _ = cli(
+        "label",
+        str(p),
+        "-o",
+        str(tmp_path / "o.gif"),
+        "--producer",
+        PRODUCER,
+        "--produce-id",
+        "GIF-0001",
+        "--json",
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["summary"] == {"labelled": 1, "failed": 0, "skipped": 0}
+    (r,) = doc["results"]
+    assert r["record"]["ProduceID"] == "GIF-0001" and r["visible"] and r["format"] == "gif"
+
+
+def test_formats_command_lists_every_image_container() -> None:
+    code, out, _ = cli("formats", "--json")
+    ids = {f["id"] for f in json.loads(out)}
+    assert code == 0 and {"jpeg", "png", "gif", "webp", "tiff", "heif"} <= ids
