@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from synthlabel.inspect.reader import inspect_bytes
 from synthlabel.model.keys import KeyStore, TrustStore
 from synthlabel.model.results import Compliance, InspectionReport
 from synthlabel.pipeline.io import read_file
+from synthlabel.pipeline.parallel import run_jobs
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,8 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
     )
 
 
-def _job(args: tuple[str, InspectOptions]) -> InspectionReport:
-    return inspect_file(Path(args[0]), args[1])
+def _job(path: str, options: InspectOptions) -> InspectionReport:
+    return inspect_file(Path(path), options)
 
 
 def inspect_many(
@@ -88,20 +87,13 @@ def inspect_many(
     workers: int | None = None,
     on_result: Callable[[InspectionReport], None] | None = None,
 ) -> list[InspectionReport]:
-    options = options or InspectOptions()
-    items = [(str(p), options) for p in paths]
-    workers = workers or os.cpu_count() or 1
-    out: list[InspectionReport] = []
-    if workers <= 1 or len(items) < 16:
-        results = map(_job, items)
-        for r in results:
-            out.append(r)
-            if on_result:
-                on_result(r)
-        return out
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(_job, items, chunksize=max(1, min(64, len(items) // (workers * 8)))):
-            out.append(r)
-            if on_result:
-                on_result(r)
-    return out
+    """Inspect many files, in parallel processes when there are enough of them."""
+    items = [str(p) for p in paths]
+    return run_jobs(
+        _job,
+        items,
+        options or InspectOptions(),
+        workers=workers,
+        on_result=on_result,
+        min_parallel=16,
+    )

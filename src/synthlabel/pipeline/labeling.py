@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.results import LabelResult, SignatureStatus
 from synthlabel.pipeline.io import atomic_write, read_file
+from synthlabel.pipeline.parallel import run_jobs
 
 if TYPE_CHECKING:
     from synthlabel.label.c2pa import C2paCredentials
@@ -184,9 +184,8 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         )
 
 
-def _label_job(job: tuple[str, str, LabelOptions]) -> LabelResult:
-    src, dest, options = job
-    return label_file(Path(src), Path(dest), options)
+def _label_job(job: tuple[str, str], options: LabelOptions) -> LabelResult:
+    return label_file(Path(job[0]), Path(job[1]), options)
 
 
 def label_many(
@@ -197,29 +196,12 @@ def label_many(
     on_result: Callable[[LabelResult], None] | None = None,
 ) -> list[LabelResult]:
     """Label many files, in parallel processes when there are enough of them."""
-    items = [(str(s), str(d), options) for s, d in jobs]
+    items = [(str(s), str(d)) for s, d in jobs]
     if options.produce_id and len(items) > 1:
         raise RecordError(
             "--produce-id can only be given for a single file (ProduceID must be unique)"
         )
-    workers = workers or os.cpu_count() or 1
-    results: list[LabelResult] = []
-    it: Iterator[LabelResult]
-    if workers <= 1 or len(items) < 8:
-        it = (_label_job(j) for j in items)
-        for r in it:
-            results.append(r)
-            if on_result:
-                on_result(r)
-        return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(
-            _label_job, items, chunksize=max(1, min(32, len(items) // (workers * 8)))
-        ):
-            results.append(r)
-            if on_result:
-                on_result(r)
-    return results
+    return run_jobs(_label_job, items, options, workers=workers, on_result=on_result)
 
 
 def with_overrides(options: LabelOptions, **changes: Any) -> LabelOptions:
