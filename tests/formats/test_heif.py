@@ -333,12 +333,110 @@ def test_structure_of_output(base: str) -> None:
     )
     loc = next(i for i in f1.iloc.items if i.item_id == xmp_id)
     assert loc.method == 0 and len(loc.extents) == 1
-    top = [b.type for b in f1.top]
-    assert top == [b"ftyp", b"meta", b"mdat", b"mdat"]
+    # the packet is appended inside the one mdat, after the untouched old payload
+    assert [b.type for b in f0.top] == [b"ftyp", b"meta", b"mdat"]
+    assert [b.type for b in f1.top] == [b"ftyp", b"meta", b"mdat"]
+    m0, m1 = f0.top[2], f1.top[2]
+    assert m1.payload(out) == m0.payload(data) + H.read(out).xmp[0].data
+    assert heif._ranges(out, f1, loc) == [(m1.end - m1.payload_size + m0.payload_size, m1.end)]
     # every non-XMP item's bytes are unchanged
     for it0 in f0.iloc.items:
         it1 = next(i for i in f1.iloc.items if i.item_id == it0.item_id)
         assert heif._item_bytes(out, f1, it1) == heif._item_bytes(data, f0, it0)
+
+
+#: layout -> top-level boxes after labelling, and the header size of the mdat holding the packet
+PLACEMENT = {
+    "v0-off4-len4": ([b"ftyp", b"meta", b"mdat"], 8),
+    "v0-base4-off0": ([b"ftyp", b"meta", b"mdat"], 8),
+    "v1-888-index4-split": ([b"ftyp", b"meta", b"mdat"], 8),
+    "v2-444-split": ([b"ftyp", b"meta", b"mdat"], 8),
+    "meta-after-mdat": ([b"ftyp", b"mdat", b"meta", b"mdat"], 8),  # mdat not last: a new one
+    "mdat-size0": ([b"ftyp", b"meta", b"mdat"], 8),  # size 0 becomes an explicit size
+    "mdat-largesize": ([b"ftyp", b"meta", b"mdat"], 16),  # 64-bit header kept
+}
+
+
+@pytest.mark.parametrize("base", list(BASES))
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_packet_placement(base: str, layout: str) -> None:
+    data = relayout(BASES[base](), LAYOUTS[layout])
+    out = label(data)
+    f = heif.parse(out)
+    top, header = PLACEMENT[layout]
+    assert [b.type for b in f.top] == top
+    last = f.top[-1]
+    assert last.header_size == header and not last.to_end
+    assert struct.unpack_from(">I", out, last.start)[0] == (1 if header == 16 else last.size)
+    xmp = next(i for i in f.infos if i.is_xmp)
+    loc = next(i for i in f.iloc.items if i.item_id == xmp.item_id)
+    packet_bytes = H.read(out).xmp[0].data
+    assert heif._ranges(out, f, loc) == [(last.end - len(packet_bytes), last.end)]
+    if len(top) == 3:  # grown in place: the old payload comes first, byte for byte
+        old = heif.parse(data).top[-1]
+        assert last.payload(out) == old.payload(data) + packet_bytes
+    else:
+        assert last.payload(out) == packet_bytes
+
+
+@pytest.mark.parametrize("base", list(BASES))
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_iloc_form_c2pa_shifts_correctly(base: str, layout: str) -> None:
+    """Every file-offset entry has a base when the iloc has a base field; a version-1 iloc
+    (or version 2 with extent indexes) has base and index fields of one size (c2pa-rs reads
+    the index with the base's size)."""
+    out = label(relayout(BASES[base](), LAYOUTS[layout]))
+    iloc = heif.parse(out).iloc
+    if iloc.base_size:
+        assert all(it.base for it in iloc.items if it.method == 0 and it.extents)
+    if iloc.version == 1 or (iloc.version == 2 and iloc.index_size):
+        assert iloc.base_size == iloc.index_size
+
+
+def _split_off_packet(out: bytes) -> bytes:
+    """``out`` (packet at the end of its last mdat) laid out as the writer used to do it: the
+    packet alone in a second mdat after the first."""
+    f = heif.parse(out)
+    last = f.top[-1]
+    xmp = next(i for i in f.infos if i.is_xmp)
+    loc = next(i for i in f.iloc.items if i.item_id == xmp.item_id)
+    [(s, t)] = heif._ranges(out, f, loc)
+    assert t == last.end and last.header_size == 8
+    first = struct.pack(">I4s", s - last.start, b"mdat") + out[last.payload_start : s]
+    second = struct.pack(">I4s", 8 + t - s, b"mdat") + out[s:t]
+    if loc.base:  # 8 bytes later: the second mdat's header comes first
+        moved = heif.IlocItem(loc.item_id, 0, 0, loc.base + 8, list(loc.extents))
+    else:
+        ext = [heif.Extent(e.index, e.offset + 8, e.length) for e in loc.extents]
+        moved = heif.IlocItem(loc.item_id, 0, 0, 0, ext)
+    items = [moved if it is loc else it for it in f.iloc.items]
+    new_iloc = heif._build_iloc(heif.replace(f.iloc, items=items))
+    assert f.iloc_box is not None and len(new_iloc) == f.iloc_box.size
+    body = out[: f.iloc_box.start] + new_iloc + out[f.iloc_box.end : last.start]
+    return body + first + second
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_second_mdat_of_earlier_writer_is_merged(base: str) -> None:
+    src = BASES[base]()
+    out = label(src)
+    old = _split_off_packet(out)
+    assert [b.type for b in heif.parse(old).top] == [b"ftyp", b"meta", b"mdat", b"mdat"]
+    assert frames(old) == frames(src) and H.read(old).xmp[0].data == H.read(out).xmp[0].data
+    again = label(old)
+    assert again == out  # one mdat again, nothing stale left
+    assert again.count(b"<x:xmpmeta") == 1
+
+
+def test_trailing_box_gets_packet_in_new_mdat() -> None:
+    free = _bmff.make_box(b"free", b"\x00" * 5)
+    data = fx.heic() + free
+    out = label(data)
+    f = heif.parse(out)
+    assert [b.type for b in f.top] == [b"ftyp", b"meta", b"mdat", b"free", b"mdat"]
+    assert f.top[3].raw(out) == free
+    assert frames(out) == frames(data)
+    assert label(out) == out
 
 
 @pytest.mark.parametrize("base", list(BASES))

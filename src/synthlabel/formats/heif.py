@@ -2,17 +2,36 @@
 
 Layout written: an item of type ``mime`` with content_type ``application/rdf+xml`` (``infe``
 version 2, version 3 for item ids over 65535, flagged hidden like other metadata items) in
-``meta/iinf``; its data is the packet alone in a new top-level ``mdat`` box appended at the end
-of the file, located by an ``iloc`` entry with construction_method 0 (file offset) and one
+``meta/iinf``, located by an ``iloc`` entry with construction_method 0 (file offset) and one
 extent; an ``iref`` reference of type ``cdsc`` links it to the primary item (``iref`` is created
 when absent). File offsets are used rather than ``idat`` because common readers (ExifTool up to
 at least 12.57) do not extract metadata stored with construction_method 1.
+
+Where the packet goes: when the file ends with an ``mdat`` (the usual ``ftyp meta mdat``
+layout) that ``mdat`` grows by the packet, appended after its payload; its header keeps its
+form (32-bit size, or 64-bit ``largesize``; it switches to ``largesize`` only when 32 bits no
+longer fit) except that a size-0 ("to the end of the file") header becomes an explicit size.
+When anything else ends the file (``meta`` after ``mdat``, a trailing ``uuid`` or ``free``
+box, an ``mdat`` that held nothing but the old packet and is dropped, ...) the packet goes into
+a new ``mdat`` appended at the end instead. Growing the last box moves no other byte.
 
 Everything else is copied byte for byte. Because ``meta`` usually precedes ``mdat`` and grows,
 the file is rebuilt from pieces (copied ranges and new bytes) and every file-offset reference
 is remapped from the old layout to the new one: all ``iloc`` extents with construction_method 0
 and all ``stco``/``co64`` chunk offsets of image-sequence tracks. ``iloc`` versions 0/1/2 and
 field sizes 0/4/8 are handled; field sizes grow (never shrink) only when a value needs it.
+
+``iloc`` base offsets: when ``base_offset_size`` is not 0, every construction_method-0 entry we
+write has a non-zero ``base_offset`` (the item's first byte) and extent offsets relative to it;
+an entry with base 0 and absolute extent offsets is rewritten that way. The form is equivalent
+for every reader, and it is the one form c2pa-rs (0.91) shifts correctly when it inserts its
+manifest box: it adds its shift to ``base_offset`` whenever the field exists, and also to the
+extent offsets of entries whose base is 0, so such an entry would be moved twice (this, not a
+second ``mdat``, is what broke C2PA signing of labelled HEIC files). c2pa-rs also reads every
+``extent_index`` of a version-1 ``iloc`` (and of a version-2 one with ``index_size`` > 0) with
+``base_offset_size`` bytes, so for those we make the two sizes equal, growing the smaller one
+(an index the input did not have is written as 0; the field only has a meaning for
+construction_method 2).
 
 An existing XMP item is reused (same item id, its ``iref`` kept); extra XMP items are removed
 (``iinf``, ``iloc``, ``iref`` and ``ipma`` entries). The old packet bytes are removed: a
@@ -517,6 +536,19 @@ class _Mapper:
         return o + delta
 
 
+def _mdat_payload(box: bm.Box, cuts: list[tuple[int, int]]) -> list[_Piece]:
+    """The payload of an ``mdat`` as copied pieces, without the ``cuts`` ranges."""
+    keep: list[_Piece] = []
+    pos = box.payload_start
+    for s, t in sorted(cuts):
+        if s > pos:
+            keep.append(_Piece(s - pos, old=pos))
+        pos = max(pos, t)
+    if box.end > pos:
+        keep.append(_Piece(box.end - pos, old=pos))
+    return keep
+
+
 def _needed(v: int) -> int:
     return 0 if v == 0 else 4 if v <= 0xFFFFFFFF else 8
 
@@ -767,13 +799,13 @@ class HeifHandler:
 
         iloc.length_size = max(iloc.length_size, _needed(len(packet)))
         # Try field sizes until every value fits.
-        for _ in range(4):
+        for _ in range(12):  # each pass only grows a field or the version: few passes
             dummy = _build_iloc(iloc)
             pieces, iloc_piece, xmp_piece = self._pieces(
                 data, f, work, cuts, len(dummy), new_iinf, new_iref, new_ipma, packet
             )
             mapper = _Mapper(pieces)
-            final = self._remap(data, f, iloc, mapper, xmp_id, xmp_piece.new + 8)
+            final = self._remap(data, f, iloc, mapper, xmp_id, xmp_piece.new)
             grown = False
             for attr, key in (
                 ("base_size", "base"),
@@ -784,6 +816,13 @@ class HeifHandler:
                 need = max((_needed(v) for v in _values(final, key)), default=0)
                 if need > getattr(iloc, attr):
                     setattr(iloc, attr, need)
+                    grown = True
+            if iloc.version == 1 or (iloc.version == 2 and iloc.index_size):
+                # c2pa-rs reads each extent_index with base_offset_size bytes: keep the two
+                # sizes equal (extent_index only matters for construction_method 2)
+                both = max(iloc.base_size, iloc.index_size)
+                if (iloc.base_size, iloc.index_size) != (both, both):
+                    iloc.base_size = iloc.index_size = both
                     grown = True
             if grown:
                 continue
@@ -857,6 +896,9 @@ class HeifHandler:
     ) -> tuple[list[_Piece], _Piece, _Piece]:
         pieces: list[_Piece] = []
         iloc_piece = _Piece(iloc_len)
+        # (index of its header piece, box, kept payload size) while the last box emitted is
+        # an mdat
+        last_mdat: tuple[int, bm.Box, int] | None = None
         for box in f.top:
             if box is f.meta:
                 kids: list[_Piece] = [_Piece(4, old=box.payload_start)]
@@ -883,20 +925,15 @@ class HeifHandler:
                 size = sum(p.length for p in kids)
                 pieces.append(_new(bm.box_header(b"meta", size, large=box.largesize)))
                 pieces.extend(kids)
-            elif box.type == b"mdat" and box.start in cuts:
-                keep: list[_Piece] = []
-                pos = box.payload_start
-                for s, t in sorted(cuts[box.start]):
-                    if s > pos:
-                        keep.append(_Piece(s - pos, old=pos))
-                    pos = max(pos, t)
-                if box.end > pos:
-                    keep.append(_Piece(box.end - pos, old=pos))
-                if not keep:
-                    continue  # the mdat held nothing but the old packet
+            elif box.type == b"mdat":
+                keep = _mdat_payload(box, cuts.get(box.start, []))
+                if not keep and box.start in cuts:
+                    continue  # the mdat held nothing but the old packet(s)
                 size = sum(p.length for p in keep)
                 pieces.append(_new(bm.box_header(b"mdat", size, large=box.largesize)))
                 pieces.extend(keep)
+                last_mdat = (len(pieces) - len(keep) - 1, box, size)
+                continue
             elif box.to_end:
                 pieces.append(
                     _new(
@@ -908,11 +945,15 @@ class HeifHandler:
                 pieces.append(_Piece(box.payload_size, old=box.payload_start))
             else:
                 pieces.append(_copy(box))
+            last_mdat = None
         if f.iinf_box is None:  # pragma: no cover - checked by the caller
             raise MalformedInput("no 'iinf'")
-        xmp_piece = _new(bm.box_header(b"mdat", len(packet)) + packet)
-        if len(xmp_piece.data or b"") != 8 + len(packet):
-            raise LimitExceeded("XMP packet too large for one 'mdat'")
+        xmp_piece = _new(packet)
+        if last_mdat is not None:  # grow the file's last box, an mdat, by the packet
+            at, box, size = last_mdat
+            pieces[at] = _new(bm.box_header(b"mdat", size + len(packet), large=box.largesize))
+        else:  # something else ends the file: the packet gets an mdat of its own
+            pieces.append(_new(bm.box_header(b"mdat", len(packet))))
         pieces.append(xmp_piece)
         return pieces, iloc_piece, xmp_piece
 
@@ -922,7 +963,7 @@ class HeifHandler:
         out = replace(iloc, items=[])
         for it in iloc.items:
             if it.item_id == xmp_id:
-                if iloc.offset_size == 0 and iloc.base_size:
+                if iloc.base_size:  # see "iloc base offsets" in the module doc
                     out.items.append(
                         IlocItem(xmp_id, 0, 0, xmp_at, [Extent(0, 0, it.extents[0].length)])
                     )
@@ -947,14 +988,13 @@ class HeifHandler:
                 news.append(m)
                 lengths.append(n)
             deltas = {m - (it.base + e.offset) for m, e in zip(news, it.extents, strict=True)}
-            if len(deltas) == 1 and it.base + next(iter(deltas)) >= 0:
-                base = it.base + next(iter(deltas))
-                if it.base == 0:
-                    base = 0
-                offs = [m - base for m in news]
+            if it.base and len(deltas) == 1 and it.base + next(iter(deltas)) > 0:
+                base = it.base + next(iter(deltas))  # the same split, moved
+            elif iloc.base_size:  # see "iloc base offsets" in the module doc
+                base = min(news)
             else:
-                base = min(news) if it.base else 0
-                offs = [m - base for m in news]
+                base = 0
+            offs = [m - base for m in news]
             ext = [
                 Extent(e.index, o, e.length if e.length else n)
                 for e, o, n in zip(it.extents, offs, lengths, strict=True)
