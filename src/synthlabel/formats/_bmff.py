@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from synthlabel.errors import LimitExceeded, MalformedInput
+from synthlabel.formats._limits import Counter
 
 #: Deepest box nesting we follow (real files use < 10 levels).
 MAX_DEPTH = 16
@@ -65,20 +66,13 @@ class Box:
         return self.type.decode("latin-1")
 
 
-class Budget:
+class Budget(Counter):
     """Counts visited boxes (or entries) and raises :class:`LimitExceeded` past the limit."""
 
-    __slots__ = ("limit", "n", "what")
+    __slots__ = ()
 
     def __init__(self, limit: int = MAX_BOXES, what: str = "boxes") -> None:
-        self.limit = limit
-        self.what = what
-        self.n = 0
-
-    def tick(self, offset: int, k: int = 1) -> None:
-        self.n += k
-        if self.n > self.limit:
-            raise LimitExceeded(f"more than {self.limit} {self.what}", offset=offset)
+        super().__init__(limit, what)
 
 
 def box_at(data: bytes, pos: int, end: int) -> Box:

@@ -21,6 +21,10 @@ MAX_JPEG_SEGMENTS = 100_000
 MAX_PNG_CHUNKS = 500_000
 #: Most GIF blocks (extensions and image descriptors) walked in one file.
 MAX_GIF_BLOCKS = 500_000
+#: Most RIFF chunks walked in one WebP file.
+MAX_WEBP_CHUNKS = 500_000
+#: Most TIFF IFDs followed in one file (main chain plus SubIFDs).
+MAX_TIFF_IFDS = 10_000
 
 #: Largest metadata payload we reassemble or inflate (XMP, ExtendedXMP, text chunks).
 MAX_METADATA_BYTES = 16 * 1024 * 1024
@@ -46,8 +50,9 @@ class Counter:
         self.what = what
         self.n = 0
 
-    def tick(self, offset: int) -> None:
-        self.n += 1
+    def tick(self, offset: int, k: int = 1) -> None:
+        """Count ``k`` more (at ``offset``, for the error message)."""
+        self.n += k
         if self.n > self.limit:
             raise LimitExceeded(f"more than {self.limit} {self.what}", offset=offset)
 

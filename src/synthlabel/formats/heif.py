@@ -49,8 +49,8 @@ from dataclasses import dataclass, field, replace
 
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import _bmff as bm
+from synthlabel.formats import _exif, _limits
 from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
-from synthlabel.formats.tiff import exif_carriers, scrub_exif_record
 
 SELECTOR = "synthlabel.heif.v1"
 
@@ -79,9 +79,6 @@ BRANDS: frozenset[bytes] = frozenset(
 #: Item types that hold metadata, not picture data (left out of the content digest).
 METADATA_ITEM_TYPES: frozenset[bytes] = frozenset({b"Exif", b"mime", b"uri ", b"c2pa"})
 
-MAX_INPUT = 1 << 40
-#: Largest metadata item we read into memory.
-MAX_ITEM_BYTES = 64 * 1024 * 1024
 #: Most items in one file.
 MAX_ITEMS = 1_000_000
 
@@ -327,8 +324,7 @@ def _brands(data: bytes) -> tuple[bytes, list[bytes]] | None:
 
 
 def parse(data: bytes) -> HeifFile:
-    if len(data) > MAX_INPUT:
-        raise LimitExceeded(f"HEIF input too large ({len(data)} bytes)")
+    _limits.check_input(data, "HEIF")
     budget = bm.Budget()
     top = list(bm.iter_boxes(data, 0, len(data), budget=budget))
     if not top or top[0].type != b"ftyp":
@@ -442,13 +438,16 @@ def _ranges(data: bytes, f: HeifFile, it: IlocItem) -> list[tuple[int, int]] | N
     return out
 
 
-def _item_bytes(data: bytes, f: HeifFile, it: IlocItem) -> bytes | None:
+def _item_bytes(data: bytes, f: HeifFile, it: IlocItem, limit: int | None = None) -> bytes | None:
+    """An item's data joined, refused past ``limit`` bytes (default: the metadata limit)."""
     rs = _ranges(data, f, it)
     if rs is None:
         return None
     total = sum(t - s for s, t in rs)
-    if total > MAX_ITEM_BYTES:
-        raise LimitExceeded(f"metadata item {it.item_id} is {total} bytes")
+    if limit is None:
+        limit = _limits.MAX_METADATA_BYTES
+    if total > limit:
+        raise LimitExceeded(f"metadata item {it.item_id} is {total} bytes (limit {limit})")
     return b"".join(data[s:t] for s, t in rs)
 
 
@@ -592,7 +591,8 @@ class HeifHandler:
             if info.encoding.strip(b"\x00"):
                 meta.warnings.append(f"{label} is content-encoded; not read")
                 continue
-            body = _item_bytes(data, f, it)
+            big = _limits.MAX_C2PA_BYTES if info.is_c2pa else None
+            body = _item_bytes(data, f, it, big)
             rs = _ranges(data, f, it)
             if body is None or rs is None:
                 meta.warnings.append(f"{label} data is not stored in this file's byte ranges")
@@ -614,7 +614,7 @@ class HeifHandler:
                 if meta.exif is None:
                     meta.exif = tiff
                 base = where + skip if len(rs) == 1 else 0
-                found, warns = exif_carriers(tiff, base, f"HEIF {label}")
+                found, warns = _exif.carriers(tiff, base, f"HEIF {label}")
                 meta.carriers.extend(found)
                 meta.warnings.extend(warns)
         for box in f.top:
@@ -696,7 +696,7 @@ class HeifHandler:
 
     def write_xmp(self, data: bytes, packet: bytes) -> bytes:
         f = parse(data)
-        if len(packet) > MAX_ITEM_BYTES:
+        if len(packet) > _limits.MAX_METADATA_BYTES:
             raise LimitExceeded(f"XMP packet too large ({len(packet)} bytes)")
         if f.iinf_box is None or f.iloc_box is None:
             raise MalformedInput("HEIF 'meta' lacks 'iinf' or 'iloc'", offset=f.meta.start)
@@ -878,8 +878,11 @@ class HeifHandler:
             if t - s < 4:
                 continue
             skip = 4 + struct.unpack_from(">I", data, s)[0]
-            if s + skip < t:
-                work[s + skip : t] = scrub_exif_record(bytes(work[s + skip : t]))
+            if s + skip >= t:
+                continue
+            blanked = _exif.blank_user_comment_record(bytes(work[s + skip : t]))
+            if blanked is not None:
+                work[s + skip : t] = blanked
         return bytes(work), cuts
 
     def _pieces(

@@ -308,28 +308,9 @@ class JpegHandler:
                     meta.warnings.append(f"second EXIF APP1 segment at byte {p.start} ignored")
                     continue
                 meta.exif = data[start : p.end]
-                info = _exif.read_text(meta.exif)
-                meta.warnings.extend(info.warnings)
-                if info.image_description is not None:
-                    d = info.image_description
-                    carriers.append(
-                        Carrier(
-                            "exif-imagedescription",
-                            start + d.value_offset,
-                            d.data,
-                            "APP1 Exif ImageDescription",
-                        )
-                    )
-                if info.user_comment is not None:
-                    u = info.user_comment
-                    carriers.append(
-                        Carrier(
-                            "exif-usercomment",
-                            start + u.value_offset,
-                            u.data,
-                            "APP1 Exif UserComment",
-                        )
-                    )
+                found, warns = _exif.carriers(meta.exif, start, "APP1 Exif")
+                carriers.extend(found)
+                meta.warnings.extend(warns)
             elif data.startswith(XMP_EXT_ID, p.start + 4) and p.marker == _APP1:
                 ext_xmp.append(p)
             elif _is_jumbf(data, p):

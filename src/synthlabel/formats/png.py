@@ -215,17 +215,9 @@ class PngHandler:
                 if skip:
                     meta.warnings.append("eXIf chunk starts with an 'Exif\\0\\0' header")
                 meta.exif = tiff
-                info = _exif.read_text(tiff)
-                meta.warnings.extend(info.warnings)
-                base = c.data_start + skip
-                for field, kind, label in (
-                    (info.image_description, "exif-imagedescription", "eXIf ImageDescription"),
-                    (info.user_comment, "exif-usercomment", "eXIf UserComment"),
-                ):
-                    if field is not None:
-                        meta.carriers.append(
-                            Carrier(kind, base + field.value_offset, field.data, label)
-                        )
+                found, warns = _exif.carriers(tiff, c.data_start + skip, "eXIf")
+                meta.carriers.extend(found)
+                meta.warnings.extend(warns)
         if len(meta.xmp) > 1:
             meta.warnings.append("more than one XMP chunk")
         if not seen_idat:

@@ -12,7 +12,7 @@ new one is appended, so rewriting is idempotent; a previous packet elsewhere is 
 zero bytes so no stale record survives. An AIGC record in EXIF UserComment is blanked in place
 (same length) to keep the one-record rule.
 
-The low-level IFD reader here is also used for the EXIF blocks of WebP and HEIF.
+The IFD reader (``_exif``) is the one that also reads the EXIF blocks of the other formats.
 """
 
 from __future__ import annotations
@@ -20,63 +20,24 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from synthlabel.errors import LimitExceeded, MalformedInput
+from synthlabel.formats import _exif, _limits
+from synthlabel.formats._exif import Entry, Ifd, Layout, ints, parse_header, read_ifd, value
 from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
-from synthlabel.model.aigc import looks_like_record
 
 SELECTOR = "synthlabel.tiff.v1"
 
 TAG_XMP = 700
-TAG_IMAGE_DESCRIPTION = 270
-TAG_EXIF_IFD = 34665
-TAG_USER_COMMENT = 37510
 TAG_SUBIFDS = 330
 TAG_C2PA = 52545  # 0xCD41, C2PA manifest store in TIFF
 
-#: Most IFDs followed in one file (main chain plus SubIFDs).
-MAX_IFDS = 10_000
-#: Most entries in one IFD (classic TIFF allows 65535; BigTIFF counts are 64-bit).
-MAX_ENTRIES = 65_535
 #: Deepest SubIFD nesting followed by the content digest.
 MAX_SUBIFD_DEPTH = 4
-#: Largest input accepted.
-MAX_INPUT = 4 * 1024 * 1024 * 1024
 
-#: Bytes per value of each field type.
-TYPE_SIZES: dict[int, int] = {
-    1: 1,
-    2: 1,
-    3: 2,
-    4: 4,
-    5: 8,
-    6: 1,
-    7: 1,
-    8: 2,
-    9: 4,
-    10: 8,
-    11: 4,
-    12: 8,
-    13: 4,
-    16: 8,
-    17: 8,
-    18: 8,
-}
 #: Byte-swap unit of each multi-byte type (rationals are two 32-bit words).
 _SWAP_UNIT: dict[int, int] = {
-    3: 2,
-    4: 4,
-    5: 4,
-    8: 2,
-    9: 4,
-    10: 4,
-    11: 4,
-    12: 8,
-    13: 4,
-    16: 8,
-    17: 8,
-    18: 8,
+    t: 4 if t in (5, 10) else n for t, n in _exif.TYPE_SIZES.items() if n > 1
 }
 
 #: Tags describing how the image data is to be decoded (their values are digested).
@@ -133,143 +94,6 @@ STRUCTURE_TAGS: frozenset[int] = frozenset(
 DATA_TAGS: tuple[tuple[int, int], ...] = ((273, 279), (324, 325), (513, 514))
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
-    little: bool
-    big: bool  # BigTIFF
-    first_ifd: int
-
-    @property
-    def bo(self) -> str:
-        return "<" if self.little else ">"
-
-    @property
-    def entry_size(self) -> int:
-        return 20 if self.big else 12
-
-    @property
-    def count_size(self) -> int:
-        return 8 if self.big else 2
-
-    @property
-    def ptr_size(self) -> int:
-        return 8 if self.big else 4
-
-    @property
-    def header_ptr_pos(self) -> int:
-        return 8 if self.big else 4
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    tag: int
-    type: int
-    count: int
-    pos: int  # offset of the entry itself
-    raw: bytes  # the entry bytes, verbatim
-    value_pos: int  # where the value lives (inside the entry when it fits)
-    value_len: int  # count * type size (-1 for an unknown type)
-
-    @property
-    def inline(self) -> bool:
-        return self.value_pos > self.pos and self.value_pos < self.pos + len(self.raw)
-
-
-@dataclass(frozen=True, slots=True)
-class Ifd:
-    offset: int
-    entries: tuple[Entry, ...]
-    next_offset: int
-    next_ptr_pos: int
-
-    def get(self, tag: int) -> Entry | None:
-        for e in self.entries:
-            if e.tag == tag:
-                return e
-        return None
-
-
-def parse_header(data: bytes) -> Layout:
-    if len(data) < 8:
-        raise MalformedInput("truncated TIFF header", offset=0)
-    order = data[:2]
-    if order == b"II":
-        little = True
-    elif order == b"MM":
-        little = False
-    else:
-        raise MalformedInput("not a TIFF byte-order mark", offset=0)
-    bo = "<" if little else ">"
-    magic = struct.unpack_from(bo + "H", data, 2)[0]
-    if magic == 42:
-        return Layout(little, False, struct.unpack_from(bo + "I", data, 4)[0])
-    if magic == 43:
-        if len(data) < 16:
-            raise MalformedInput("truncated BigTIFF header", offset=0)
-        bytesize, zero = struct.unpack_from(bo + "HH", data, 4)
-        if bytesize != 8 or zero != 0:
-            raise MalformedInput("unsupported BigTIFF offset size", offset=4)
-        return Layout(little, True, struct.unpack_from(bo + "Q", data, 8)[0])
-    raise MalformedInput(f"bad TIFF magic number {magic}", offset=2)
-
-
-def read_ifd(data: bytes, lay: Layout, offset: int) -> Ifd:
-    """Parse the IFD at ``offset``; every entry's value must lie inside ``data``."""
-    bo = lay.bo
-    if offset < 8 or offset + lay.count_size > len(data):
-        raise MalformedInput(f"IFD offset {offset} outside the file", offset=offset)
-    n = struct.unpack_from(bo + ("Q" if lay.big else "H"), data, offset)[0]
-    if n > MAX_ENTRIES:
-        raise LimitExceeded(f"IFD with {n} entries", offset=offset)
-    first = offset + lay.count_size
-    next_pos = first + n * lay.entry_size
-    if next_pos + lay.ptr_size > len(data):
-        raise MalformedInput("IFD runs past the end of the file", offset=offset)
-    entries = []
-    inline_room = 8 if lay.big else 4
-    for i in range(n):
-        p = first + i * lay.entry_size
-        if lay.big:
-            tag, typ, count = struct.unpack_from(bo + "HHQ", data, p)
-            field = p + 12
-        else:
-            tag, typ, count = struct.unpack_from(bo + "HHI", data, p)
-            field = p + 8
-        size = TYPE_SIZES.get(typ)
-        if size is None:
-            entries.append(Entry(tag, typ, count, p, data[p : p + lay.entry_size], field, -1))
-            continue
-        length = size * count
-        if length <= inline_room:
-            vpos = field
-        else:
-            vpos = struct.unpack_from(bo + ("Q" if lay.big else "I"), data, field)[0]
-            if vpos + length > len(data):
-                raise MalformedInput(
-                    f"tag {tag} value ({length} bytes at {vpos}) outside the file", offset=p
-                )
-        entries.append(Entry(tag, typ, count, p, data[p : p + lay.entry_size], vpos, length))
-    nxt = struct.unpack_from(bo + ("Q" if lay.big else "I"), data, next_pos)[0]
-    return Ifd(offset, tuple(entries), nxt, next_pos)
-
-
-def value(data: bytes, e: Entry) -> bytes:
-    if e.value_len < 0:
-        raise MalformedInput(f"tag {e.tag} has unknown field type {e.type}", offset=e.pos)
-    return data[e.value_pos : e.value_pos + e.value_len]
-
-
-def ints(data: bytes, lay: Layout, e: Entry) -> list[int]:
-    """Integer values of a BYTE/SHORT/LONG/LONG8/IFD entry."""
-    codes = {1: "B", 3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}
-    code = codes.get(e.type)
-    if code is None:
-        raise MalformedInput(f"tag {e.tag} has non-integer type {e.type}", offset=e.pos)
-    if e.count > MAX_INPUT:
-        raise LimitExceeded(f"tag {e.tag} has {e.count} values", offset=e.pos)
-    return list(struct.unpack_from(lay.bo + code * e.count, data, e.value_pos))
-
-
 def canonical_value(data: bytes, lay: Layout, e: Entry) -> bytes:
     """The value in big-endian element order (so the digest does not depend on byte order)."""
     raw = value(data, e)
@@ -285,105 +109,16 @@ def canonical_value(data: bytes, lay: Layout, e: Entry) -> bytes:
 def main_chain(data: bytes, lay: Layout) -> Iterator[Ifd]:
     """IFD0, IFD1, ... following next-IFD pointers (loops are an error)."""
     seen: set[int] = set()
+    counter = _limits.Counter(_limits.MAX_TIFF_IFDS, "IFDs")
     off = lay.first_ifd
     while off:
         if off in seen:
             raise MalformedInput("IFD chain loops", offset=off)
-        if len(seen) >= MAX_IFDS:
-            raise LimitExceeded(f"more than {MAX_IFDS} IFDs", offset=off)
+        counter.tick(off)
         seen.add(off)
         ifd = read_ifd(data, lay, off)
         yield ifd
         off = ifd.next_offset
-
-
-# --- EXIF text fields ------------------------------------------------------------------------
-
-
-def decode_user_comment(raw: bytes, little: bool) -> str:
-    head, body = raw[:8], raw[8:]
-    if head.startswith(b"UNICODE"):
-        if body.startswith((b"\xff\xfe", b"\xfe\xff")):
-            text = body.decode("utf-16", "replace")
-        else:
-            text = body.decode("utf-16-le" if little else "utf-16-be", "replace")
-    elif head.startswith(b"JIS"):
-        text = body.decode("shift_jis", "replace")
-    elif head.startswith(b"ASCII") or head == b"\x00" * 8:
-        text = body.decode("utf-8", "replace")
-    else:  # no (valid) charset header: treat the whole value as text
-        text = raw.decode("utf-8", "replace")
-    return text.strip("\x00 \t\r\n")
-
-
-def exif_carriers(
-    tiff: bytes, base: int = 0, where: str = "EXIF"
-) -> tuple[list[Carrier], list[str]]:
-    """UserComment and ImageDescription of an EXIF/TIFF block as carriers.
-
-    ``base`` is the block's offset in the file (carrier offsets are absolute). A broken block
-    gives a warning, not an error: the container is still readable.
-    """
-    out: list[Carrier] = []
-    try:
-        lay = parse_header(tiff)
-        ifd0 = read_ifd(tiff, lay, lay.first_ifd)
-        d = ifd0.get(TAG_IMAGE_DESCRIPTION)
-        if d is not None and d.value_len > 0:
-            text = value(tiff, d).split(b"\x00")[0].decode("utf-8", "replace").strip()
-            if text:
-                out.append(
-                    Carrier(
-                        "exif-imagedescription",
-                        base + d.value_pos,
-                        text.encode("utf-8"),
-                        f"{where} ImageDescription",
-                    )
-                )
-        ex = ifd0.get(TAG_EXIF_IFD)
-        if ex is not None:
-            sub = ints(tiff, lay, ex)
-            if sub:
-                exif_ifd = read_ifd(tiff, lay, sub[0])
-                uc = exif_ifd.get(TAG_USER_COMMENT)
-                if uc is not None and uc.value_len > 0:
-                    text = decode_user_comment(value(tiff, uc), lay.little)
-                    if text:
-                        out.append(
-                            Carrier(
-                                "exif-usercomment",
-                                base + uc.value_pos,
-                                text.encode("utf-8"),
-                                f"{where} UserComment",
-                            )
-                        )
-    except (MalformedInput, LimitExceeded) as exc:
-        return out, [f"{where}: unreadable EXIF block ({exc.message})"]
-    return out, []
-
-
-def scrub_exif_record(tiff: bytes) -> bytes:
-    """``tiff`` with an AIGC record in EXIF UserComment blanked (same length, zero bytes),
-    so a label write leaves one record only. Unreadable blocks are returned unchanged."""
-    try:
-        lay = parse_header(tiff)
-        ifd0 = read_ifd(tiff, lay, lay.first_ifd)
-        ex = ifd0.get(TAG_EXIF_IFD)
-        if ex is None:
-            return tiff
-        sub = ints(tiff, lay, ex)
-        if not sub:
-            return tiff
-        uc = read_ifd(tiff, lay, sub[0]).get(TAG_USER_COMMENT)
-        if uc is None or uc.value_len <= 0 or uc.inline:
-            return tiff
-        if not looks_like_record(decode_user_comment(value(tiff, uc), lay.little)):
-            return tiff
-    except (MalformedInput, LimitExceeded):
-        return tiff
-    out = bytearray(tiff)
-    out[uc.value_pos : uc.value_pos + uc.value_len] = bytes(uc.value_len)
-    return bytes(out)
 
 
 # --- the handler -------------------------------------------------------------------------------
@@ -406,8 +141,7 @@ class TiffHandler:
         return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
     def _layout(self, data: bytes) -> Layout:
-        if len(data) > MAX_INPUT:
-            raise LimitExceeded(f"TIFF input too large ({len(data)} bytes)")
+        _limits.check_input(data, "TIFF")
         lay = parse_header(data)
         if lay.first_ifd == 0:
             raise MalformedInput("TIFF has no IFD", offset=lay.header_ptr_pos)
@@ -438,7 +172,7 @@ class TiffHandler:
                 )
         if len(meta.xmp) > 1:
             meta.warnings.append("IFD0 holds more than one XMP tag")
-        carriers, warnings = exif_carriers(data, 0, "TIFF")
+        carriers, warnings = _exif.carriers(data, 0, "TIFF")
         meta.carriers.extend(carriers)
         meta.warnings.extend(warnings)
         return meta
@@ -449,7 +183,7 @@ class TiffHandler:
         ifd0_end = ifd0.next_ptr_pos + lay.ptr_size
         old = [e for e in ifd0.entries if e.tag == TAG_XMP]
         keep = [e for e in ifd0.entries if e.tag != TAG_XMP]
-        out = bytearray(scrub_exif_record(data))
+        out = bytearray(_exif.blank_user_comment_record(data) or data)
         # Take the old packet(s) out: cut when at the very end, else zero-fill.
         for e in sorted(old, key=lambda x: -x.value_pos):
             if e.value_len <= 0 or e.inline:
@@ -529,7 +263,7 @@ class TiffHandler:
             sub = ifd.get(TAG_SUBIFDS)
             if sub is not None and depth < MAX_SUBIFD_DEPTH and sub.type in (4, 13, 16, 18):
                 for i, off in enumerate(ints(data, lay, sub)):
-                    if off in seen or len(seen) >= MAX_IFDS:
+                    if off in seen or len(seen) >= _limits.MAX_TIFF_IFDS:
                         raise MalformedInput("SubIFD tree loops or is too large", offset=sub.pos)
                     seen.add(off)
                     feed(read_ifd(data, lay, off), label + b"/" + str(i).encode(), depth + 1)

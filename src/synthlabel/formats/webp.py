@@ -17,16 +17,13 @@ import hashlib
 import struct
 
 from synthlabel.errors import LimitExceeded, MalformedInput
+from synthlabel.formats import _exif, _limits
 from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
-from synthlabel.formats.tiff import exif_carriers, scrub_exif_record
 
 SELECTOR = "synthlabel.webp.v1"
 
 #: Chunks whose bytes make up the picture (digested, in file order).
 IMAGE_CHUNKS: frozenset[bytes] = frozenset({b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF"})
-
-MAX_CHUNKS = 500_000
-MAX_INPUT = 0xFFFFFFFF + 8
 
 FLAG_ICC = 0x20
 FLAG_ALPHA = 0x10
@@ -53,8 +50,7 @@ class Chunk:
 
 def _chunks(data: bytes) -> tuple[list[Chunk], int, list[str]]:
     """The top-level chunks, the end of the RIFF data, and warnings."""
-    if len(data) > MAX_INPUT:
-        raise LimitExceeded(f"WebP input too large ({len(data)} bytes)")
+    _limits.check_input(data, "WebP")
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise MalformedInput("not a RIFF/WEBP file", offset=0)
     warnings: list[str] = []
@@ -67,10 +63,10 @@ def _chunks(data: bytes) -> tuple[list[Chunk], int, list[str]]:
     if end < len(data):
         warnings.append(f"{len(data) - end} bytes after the RIFF data")
     out: list[Chunk] = []
+    counter = _limits.Counter(_limits.MAX_WEBP_CHUNKS, "chunks")
     pos = 12
     while pos < end:
-        if len(out) >= MAX_CHUNKS:
-            raise LimitExceeded(f"more than {MAX_CHUNKS} chunks", offset=pos)
+        counter.tick(pos)
         if pos + 8 > end:
             raise MalformedInput("truncated chunk header", offset=pos)
         fourcc = data[pos : pos + 4]
@@ -152,10 +148,10 @@ class WebpHandler:
             elif c.fourcc == b"C2PA":
                 meta.carriers.append(Carrier("c2pa", c.data_start, c.payload(data), "C2PA chunk"))
             elif c.fourcc == b"EXIF":
-                exif, skip = _exif_tiff(c.payload(data))
+                exif, skip = _exif.strip_header(c.payload(data))
                 if meta.exif is None:
                     meta.exif = exif
-                found, warns = exif_carriers(exif, c.data_start + skip, "EXIF chunk")
+                found, warns = _exif.carriers(exif, c.data_start + skip, "EXIF chunk")
                 meta.carriers.extend(found)
                 meta.warnings.extend(warns)
         if len(meta.xmp) > 1:
@@ -198,10 +194,10 @@ class WebpHandler:
                 continue
             if c.fourcc == b"EXIF":
                 payload = c.payload(data)
-                _, skip = _exif_tiff(payload)
-                scrubbed = payload[:skip] + scrub_exif_record(payload[skip:])
-                if scrubbed != payload:
-                    pieces.append((c, _chunk_bytes(b"EXIF", scrubbed)))
+                tiff, skip = _exif.strip_header(payload)
+                blanked = _exif.blank_user_comment_record(tiff)
+                if blanked is not None:
+                    pieces.append((c, _chunk_bytes(b"EXIF", payload[:skip] + blanked)))
                     continue
             pieces.append((c, _verbatim(data, c, end)))
         if insert_at >= len(rest):
@@ -233,13 +229,6 @@ def _verbatim(data: bytes, c: Chunk, end: int) -> bytes:
     if c.size & 1:
         return data[c.offset : stop + 1] if stop < end else data[c.offset : stop] + b"\x00"
     return data[c.offset : stop]
-
-
-def _exif_tiff(payload: bytes) -> tuple[bytes, int]:
-    """The TIFF structure inside an EXIF chunk (some writers prefix ``Exif\\0\\0``)."""
-    if payload.startswith(b"Exif\x00\x00"):
-        return payload[6:], 6
-    return payload, 0
 
 
 HANDLER = WebpHandler()
