@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from synthlabel.errors import MalformedInput
 from synthlabel.formats import _blob, _limits
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 XMP_APP_ID = b"XMP DataXMP"
 #: C2PA manifest store: application extension "C2PA_GIF" + 3-byte auth code, JUMBF in sub-blocks.
@@ -160,8 +166,8 @@ class GifHandler:
     id = "gif"
     name = "GIF"
     media_kind = MediaKind.IMAGE
-    extensions = ("gif",)
-    mime_types = ("image/gif",)
+    extensions: tuple[str, ...] = ("gif",)
+    mime_types: tuple[str, ...] = ("image/gif",)
     sniff_bytes = 6
 
     def sniff(self, head: bytes) -> bool:
@@ -239,4 +245,4 @@ class GifHandler:
         return ContentDigest(selector=SELECTOR, algorithm="sha256", digest=h.digest())
 
 
-HANDLER = GifHandler()
+HANDLER: FormatHandler = GifHandler()  # mypy checks the protocol statically

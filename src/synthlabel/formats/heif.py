@@ -50,7 +50,13 @@ from dataclasses import dataclass, field, replace
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import _bmff as bm
 from synthlabel.formats import _exif, _limits
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 SELECTOR = "synthlabel.heif.v1"
 
@@ -556,8 +562,8 @@ class HeifHandler:
     id = "heif"
     name = "HEIF/HEIC/AVIF"
     media_kind = MediaKind.IMAGE
-    extensions = ("heic", "heif", "avif", "hif", "heics", "heifs", "avifs")
-    mime_types = (
+    extensions: tuple[str, ...] = ("heic", "heif", "avif", "hif", "heics", "heifs", "avifs")
+    mime_types: tuple[str, ...] = (
         "image/heic",
         "image/heif",
         "image/avif",
@@ -1052,4 +1058,4 @@ def _values(iloc: Iloc, key: str) -> list[int]:
     return [getattr(e, key) for it in iloc.items for e in it.extents]
 
 
-HANDLER = HeifHandler()
+HANDLER: FormatHandler = HeifHandler()  # mypy checks the protocol statically

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import _blob, _exif, _limits
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\x00"
@@ -277,8 +283,8 @@ class JpegHandler:
     id = "jpeg"
     name = "JPEG"
     media_kind = MediaKind.IMAGE
-    extensions = ("jpg", "jpeg", "jpe", "jfif")
-    mime_types = ("image/jpeg",)
+    extensions: tuple[str, ...] = ("jpg", "jpeg", "jpe", "jfif")
+    mime_types: tuple[str, ...] = ("image/jpeg",)
     sniff_bytes = 3
 
     def sniff(self, head: bytes) -> bool:
@@ -383,4 +389,4 @@ class JpegHandler:
         return ContentDigest(selector=SELECTOR, algorithm="sha256", digest=h.digest())
 
 
-HANDLER = JpegHandler()
+HANDLER: FormatHandler = JpegHandler()  # mypy checks the protocol statically

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from synthlabel.errors import MalformedInput
 from synthlabel.formats import _exif, _limits
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 XMP_KEYWORD = b"XML:com.adobe.xmp"
@@ -158,8 +164,8 @@ class PngHandler:
     id = "png"
     name = "PNG"
     media_kind = MediaKind.IMAGE
-    extensions = ("png", "apng")
-    mime_types = ("image/png", "image/apng")
+    extensions: tuple[str, ...] = ("png", "apng")
+    mime_types: tuple[str, ...] = ("image/png", "image/apng")
     sniff_bytes = 8
 
     def sniff(self, head: bytes) -> bool:
@@ -270,4 +276,4 @@ class PngHandler:
         return ContentDigest(selector=SELECTOR, algorithm="sha256", digest=h.digest())
 
 
-HANDLER = PngHandler()
+HANDLER: FormatHandler = PngHandler()  # mypy checks the protocol statically

@@ -24,7 +24,13 @@ from collections.abc import Iterator
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import _exif, _limits
 from synthlabel.formats._exif import Entry, Ifd, Layout, ints, parse_header, read_ifd, value
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 SELECTOR = "synthlabel.tiff.v1"
 
@@ -133,8 +139,8 @@ class TiffHandler:
     id = "tiff"
     name = "TIFF"
     media_kind = MediaKind.IMAGE
-    extensions = ("tif", "tiff", "dng")
-    mime_types = ("image/tiff", "image/x-adobe-dng")
+    extensions: tuple[str, ...] = ("tif", "tiff", "dng")
+    mime_types: tuple[str, ...] = ("image/tiff", "image/x-adobe-dng")
     sniff_bytes = 4
 
     def sniff(self, head: bytes) -> bool:
@@ -274,4 +280,4 @@ class TiffHandler:
         return ContentDigest(SELECTOR, "sha256", h.digest())
 
 
-HANDLER = TiffHandler()
+HANDLER: FormatHandler = TiffHandler()  # mypy checks the protocol statically

@@ -18,7 +18,13 @@ import struct
 
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import _exif, _limits
-from synthlabel.formats.base import Carrier, ContainerMetadata, ContentDigest, MediaKind
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    MediaKind,
+)
 
 SELECTOR = "synthlabel.webp.v1"
 
@@ -123,8 +129,8 @@ class WebpHandler:
     id = "webp"
     name = "WebP"
     media_kind = MediaKind.IMAGE
-    extensions = ("webp",)
-    mime_types = ("image/webp",)
+    extensions: tuple[str, ...] = ("webp",)
+    mime_types: tuple[str, ...] = ("image/webp",)
     sniff_bytes = 16
 
     def sniff(self, head: bytes) -> bool:
@@ -231,4 +237,4 @@ def _verbatim(data: bytes, c: Chunk, end: int) -> bytes:
     return data[c.offset : stop]
 
 
-HANDLER = WebpHandler()
+HANDLER: FormatHandler = WebpHandler()  # mypy checks the protocol statically

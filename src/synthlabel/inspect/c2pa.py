@@ -58,6 +58,7 @@ _DST_PREFIXES = (
 #: Largest input handed to c2pa (the pipeline limit; the native reader streams it).
 MAX_INPUT_BYTES = 2 * 1024 * 1024 * 1024
 
+
 def c2pa_available() -> bool:
     return import_c2pa() is not None
 
