@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tamper(labelled: Path, dest: Path) -> None:
-    from synthlabel.formats import _xmp, registry
+    from synthlabel.formats import registry
+    from synthlabel.formats.base import LabelWrite
     from synthlabel.inspect.reader import inspect_bytes
 
     png = (labelled / "sample.png").read_bytes()
@@ -133,8 +134,7 @@ def _tamper(labelled: Path, dest: Path) -> None:
     edited = rec.replace(
         produce_id=rec.produce_id[:-1] + ("0" if rec.produce_id[-1] != "0" else "1")
     )
-    packet = _xmp.update_packet(handler.read(png).xmp[0].data, aigc_json=edited.to_json())
-    (dest / "changed-field.png").write_bytes(handler.write_xmp(png, packet))
+    (dest / "changed-field.png").write_bytes(handler.write_label(png, LabelWrite(edited.to_json())))
     # Move the JPEG's signed label onto a different JPEG picture.
     jpg = (labelled / "sample.jpg").read_bytes()
     jrec = inspect_bytes(jpg, c2pa=False).record
@@ -142,8 +142,8 @@ def _tamper(labelled: Path, dest: Path) -> None:
     other = io.BytesIO()
     scene(640, 480).rotate(180).save(other, "JPEG", quality=90)
     jh = registry.get("jpeg")
-    packet = _xmp.update_packet(None, aigc_json=jrec.to_json())
-    (dest / "moved-label.jpg").write_bytes(jh.write_xmp(other.getvalue(), packet))
+    moved = jh.write_label(other.getvalue(), LabelWrite(jrec.to_json()))
+    (dest / "moved-label.jpg").write_bytes(moved)
     shutil.copy(labelled / "sample.webp", dest / "untouched.webp")
 
 

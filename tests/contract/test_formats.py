@@ -17,7 +17,7 @@ from PIL import Image
 
 from synthlabel.errors import SynthlabelError
 from synthlabel.formats import _xmp, registry
-from synthlabel.formats.base import FormatHandler
+from synthlabel.formats.base import FormatHandler, LabelWrite, XmpContainer
 from synthlabel.model.aigc import AIGCRecord, parse_record
 from tests.fixtures import images as fx
 
@@ -35,11 +35,7 @@ def handler_for(fid: str) -> FormatHandler:
 
 
 def labelled(h: FormatHandler, data: bytes, record: AIGCRecord = RECORD) -> bytes:
-    packet = None
-    xmps = h.read(data).xmp
-    if xmps:
-        packet = xmps[0].data
-    return h.write_xmp(data, _xmp.update_packet(packet, aigc_json=record.to_json()))
+    return h.write_label(data, LabelWrite(record.to_json()))
 
 
 def aigc_values(h: FormatHandler, data: bytes) -> list[str]:
@@ -51,6 +47,13 @@ def aigc_values(h: FormatHandler, data: bytes) -> list[str]:
         elif c.kind == "aigc":
             out.append(c.data.decode("latin-1"))
     return out
+
+
+def test_every_handler_implements_the_protocol() -> None:
+    for h in registry.handlers():
+        assert isinstance(h, FormatHandler), h
+        if h.media_kind.value == "image":
+            assert isinstance(h, XmpContainer), h
 
 
 def test_registry_has_all_image_formats() -> None:

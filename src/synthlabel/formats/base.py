@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from synthlabel.formats import _xmp
 
 
 class MediaKind(StrEnum):
@@ -87,6 +90,27 @@ class ContentDigest:
         return self.digest.hex()
 
 
+@dataclass(frozen=True, slots=True)
+class LabelWrite:
+    """What a handler writes: the record's canonical JSON and, for XMP carriers, how to build
+    the packet. ``base_xmp`` overrides the packet found in the file (the pipeline passes the
+    original's packet, or ``b""`` for none, so the file need not be parsed again)."""
+
+    aigc_json: str
+    digital_source_type: str | None = _xmp.DST_TRAINED
+    replace_malformed_xmp: bool = False
+    base_xmp: bytes | None = None
+
+    def xmp_packet(self, existing: bytes | None) -> bytes:
+        """The file's XMP packet (or a new one) with the record and DigitalSourceType set."""
+        return _xmp.update_packet(
+            self.base_xmp if self.base_xmp is not None else existing,
+            aigc_json=self.aigc_json,
+            digital_source_type=self.digital_source_type,
+            replace_malformed=self.replace_malformed_xmp,
+        )
+
+
 @runtime_checkable
 class FormatHandler(Protocol):
     """One container format. Register an instance under the ``synthlabel.formats`` entry point."""
@@ -110,6 +134,25 @@ class FormatHandler(Protocol):
         """Find every metadata carrier. Raises MalformedInput/LimitExceeded on bad input."""
         ...
 
+    def write_label(self, data: bytes, label: LabelWrite) -> bytes:
+        """Return ``data`` carrying the record in this container's normative place.
+
+        Replaces an existing record (the one-record rule: other AIGC carriers are removed),
+        keeps every other byte of content and metadata, and never re-encodes. XMP containers
+        get this from :class:`XmpLabelWriter`; native carriers (ID3, RIFF, MP4 ``keys``,
+        Matroska tags, PDF Info, ...) implement it directly.
+        """
+        ...
+
+    def content_digest(self, data: bytes) -> ContentDigest:
+        """Digest of the bytes that metadata edits do not change (see content-binding docs)."""
+        ...
+
+
+@runtime_checkable
+class XmpContainer(FormatHandler, Protocol):
+    """A container whose record lives in an XMP packet (all image formats)."""
+
     def write_xmp(self, data: bytes, packet: bytes) -> bytes:
         """Return ``data`` with ``packet`` as its one XMP packet.
 
@@ -119,6 +162,28 @@ class FormatHandler(Protocol):
         """
         ...
 
-    def content_digest(self, data: bytes) -> ContentDigest:
-        """Digest of the bytes that metadata edits do not change (see content-binding docs)."""
-        ...
+
+class XmpLabelWriter:
+    """Mixin: ``write_label`` for XMP containers, merging into the file's first XMP packet."""
+
+    def write_label(self: XmpContainer, data: bytes, label: LabelWrite) -> bytes:
+        existing = None
+        if label.base_xmp is None:
+            packets = self.read(data).xmp
+            existing = packets[0].data if packets else None
+        return self.write_xmp(data, label.xmp_packet(existing))
+
+
+@runtime_checkable
+class StreamingHandler(Protocol):
+    """Optional capability for large media: work on files without loading them whole.
+
+    The pipeline uses it (when a handler provides it) for files over its streaming threshold;
+    the results must equal the bytes-based methods' on the same input.
+    """
+
+    def read_path(self, path: Path) -> ContainerMetadata: ...
+
+    def write_label_stream(self, src: Path, dst: BinaryIO, label: LabelWrite) -> None: ...
+
+    def content_digest_path(self, path: Path) -> ContentDigest: ...

@@ -20,6 +20,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 XMP_APP_ID = b"XMP DataXMP"
@@ -162,7 +163,7 @@ def _comment(data: bytes, b: Block) -> bytes:
     return _join_sub_blocks(data, b.body, b.end)
 
 
-class GifHandler:
+class GifHandler(XmpLabelWriter):
     id = "gif"
     name = "GIF"
     media_kind = MediaKind.IMAGE

@@ -56,6 +56,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 SELECTOR = "synthlabel.heif.v1"
@@ -558,7 +559,7 @@ def _needed(v: int) -> int:
     return 0 if v == 0 else 4 if v <= 0xFFFFFFFF else 8
 
 
-class HeifHandler:
+class HeifHandler(XmpLabelWriter):
     id = "heif"
     name = "HEIF/HEIC/AVIF"
     media_kind = MediaKind.IMAGE

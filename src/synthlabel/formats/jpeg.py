@@ -21,6 +21,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -279,7 +280,7 @@ def _c2pa(data: bytes, segs: list[Part], warnings: list[str]) -> list[Carrier]:
     return out
 
 
-class JpegHandler:
+class JpegHandler(XmpLabelWriter):
     id = "jpeg"
     name = "JPEG"
     media_kind = MediaKind.IMAGE

@@ -20,6 +20,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -160,7 +161,7 @@ def _is_aigc(data: bytes, c: Chunk) -> bool:
     return kw is not None and kw.upper() == b"AIGC"
 
 
-class PngHandler:
+class PngHandler(XmpLabelWriter):
     id = "png"
     name = "PNG"
     media_kind = MediaKind.IMAGE

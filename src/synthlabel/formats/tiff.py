@@ -30,6 +30,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 SELECTOR = "synthlabel.tiff.v1"
@@ -135,7 +136,7 @@ def _pack_uint(lay: Layout, v: int, size: int) -> bytes:
     return struct.pack(lay.bo + code, v)
 
 
-class TiffHandler:
+class TiffHandler(XmpLabelWriter):
     id = "tiff"
     name = "TIFF"
     media_kind = MediaKind.IMAGE

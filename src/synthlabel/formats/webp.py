@@ -24,6 +24,7 @@ from synthlabel.formats.base import (
     ContentDigest,
     FormatHandler,
     MediaKind,
+    XmpLabelWriter,
 )
 
 SELECTOR = "synthlabel.webp.v1"
@@ -125,7 +126,7 @@ def _chunk_bytes(fourcc: bytes, payload: bytes) -> bytes:
     )
 
 
-class WebpHandler:
+class WebpHandler(XmpLabelWriter):
     id = "webp"
     name = "WebP"
     media_kind = MediaKind.IMAGE

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from synthlabel.errors import RecordError
 from synthlabel.formats import _xmp
-from synthlabel.formats.base import ContainerMetadata, ContentDigest, FormatHandler
+from synthlabel.formats.base import ContainerMetadata, ContentDigest, FormatHandler, LabelWrite
 from synthlabel.model import provider_code, signing
 from synthlabel.model.aigc import AIGCRecord, Label, parse_record
 from synthlabel.model.produce_id import new_produce_id, validate_produce_id
@@ -96,22 +96,19 @@ def write_record(
     *,
     digital_source_type: str | None = DST_TRAINED,
     base_xmp: bytes | None = None,
-    meta: ContainerMetadata | None = None,
     replace_malformed_xmp: bool = False,
 ) -> bytes:
-    """Merge ``record`` into the file's XMP (or ``base_xmp``, the original's packet when the
-    pixels were re-encoded) and embed it with the format plug-in."""
-    if base_xmp is None:
-        meta = meta if meta is not None else handler.read(data)
-        packets = meta.xmp
-        base_xmp = packets[0].data if packets else None
-    packet = _xmp.update_packet(
-        base_xmp,
-        aigc_json=record.to_json(),
-        digital_source_type=digital_source_type,
-        replace_malformed=replace_malformed_xmp,
+    """Write ``record`` with the format plug-in (merged into the file's XMP for XMP
+    containers; ``base_xmp`` is the original's packet when the pixels were re-encoded)."""
+    return handler.write_label(
+        data,
+        LabelWrite(
+            aigc_json=record.to_json(),
+            digital_source_type=digital_source_type,
+            replace_malformed_xmp=replace_malformed_xmp,
+            base_xmp=base_xmp,
+        ),
     )
-    return handler.write_xmp(data, packet)
 
 
 def sign(

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from synthlabel.errors import RecordError, SynthlabelError
 from synthlabel.formats import registry
-from synthlabel.formats.base import ContainerMetadata
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.results import LabelResult, SignatureStatus
@@ -86,8 +85,7 @@ def label_bytes(
     result = LabelResult(path=path, bytes_in=len(data))
     handler = registry.sniff(data[: registry.max_sniff_bytes()])
     result.format = handler.id
-    meta: ContainerMetadata | None = handler.read(data)
-    assert meta is not None
+    meta = handler.read(data)
     original_xmp = meta.xmp[0].data if meta.xmp else None
     if implicit.existing_records(meta):
         result.replaced_existing = True
@@ -108,7 +106,6 @@ def label_bytes(
         rendered = render_visible(data, handler.id, options.visible_options())
         body = rendered.data
         result.visible = True
-        meta = None  # re-encoded: read the new container below
     digest = None
     if options.sign_key:
         digest = handler.content_digest(body)
@@ -120,14 +117,14 @@ def label_bytes(
         handler,
         record,
         digital_source_type=(implicit.DST_COMPOSITE if options.edited else implicit.DST_TRAINED),
-        base_xmp=original_xmp if options.visible else None,
-        meta=meta,
+        # The original's packet (b"" when it had none): merged, so no second parse is needed.
+        base_xmp=original_xmp if original_xmp is not None else b"",
         replace_malformed_xmp=options.replace_malformed_xmp,
     )
     if options.c2pa:
         from synthlabel.label.c2pa import add_manifest
 
-        had_manifest = bool(handler.read(data).c2pa)
+        had_manifest = bool(meta.c2pa)
         out = add_manifest(
             out,
             mime_type(handler, out),
