@@ -292,7 +292,7 @@ def _sniffable(path: Path, registry: Any) -> bool:
     try:
         with open(path, "rb") as fh:
             head = fh.read(registry.max_sniff_bytes())
-        registry.sniff(head)
+        registry.sniff(head, name=path.name)
         return True
     except (OSError, SynthlabelError):
         return False

@@ -25,6 +25,19 @@ _BUILTIN: tuple[str, ...] = (
     "synthlabel.formats.webp:HANDLER",
     "synthlabel.formats.tiff:HANDLER",
     "synthlabel.formats.heif:HANDLER",
+    "synthlabel.formats.wav:HANDLER",
+    "synthlabel.formats.mp3:HANDLER",
+    "synthlabel.formats.flac:HANDLER",
+    "synthlabel.formats.ogg:HANDLER",
+    "synthlabel.formats.mp4:HANDLER",
+    "synthlabel.formats.mp4:M4A_HANDLER",
+    "synthlabel.formats.mkv:HANDLER",
+    "synthlabel.formats.pdf:HANDLER",
+    "synthlabel.formats.ooxml:HANDLER",
+    "synthlabel.formats.jsondoc:HANDLER",
+    "synthlabel.formats.html:HANDLER",
+    "synthlabel.formats.markdown:HANDLER",
+    "synthlabel.formats.text:HANDLER",
 )
 
 _lock = threading.Lock()
@@ -50,7 +63,7 @@ def _discover() -> dict[str, FormatHandler]:
         try:
             obj = _load_ref(ref)
         except ModuleNotFoundError as exc:
-            # A built-in not written yet, or a plug-in whose dependency is missing.
+            # A plug-in whose optional dependency is missing (or a built-in not written yet).
             _load_errors.append(f"{name}: {exc}")
             continue
         except Exception as exc:  # a broken third-party plug-in must not break the tool
@@ -62,7 +75,10 @@ def _discover() -> dict[str, FormatHandler]:
         if os.environ.get("SYNTHLABEL_TRACE_PLUGINS"):
             print(f"synthlabel: format plug-in {obj.id} from {ref}")
         found.setdefault(obj.id, obj)
-    return found
+    # Specific magic first; catch-all sniffers (plain text accepts any UTF-8) declare a
+    # negative ``sniff_priority`` so they are asked last. Stable: ties keep entry-point order.
+    ordered = sorted(found.values(), key=lambda h: -int(getattr(h, "sniff_priority", 0)))
+    return {h.id: h for h in ordered}
 
 
 def _registry() -> dict[str, FormatHandler]:
@@ -108,17 +124,30 @@ def max_sniff_bytes() -> int:
     return max((h.sniff_bytes for h in handlers()), default=64)
 
 
-def sniff(head: bytes) -> FormatHandler:
-    """The handler whose magic bytes match ``head``; raises :class:`UnsupportedFormat`."""
+def sniff(head: bytes, name: str | None = None) -> FormatHandler:
+    """The handler whose magic bytes match ``head``; raises :class:`UnsupportedFormat`.
+
+    Content decides, never the extension alone; when several handlers accept the same bytes
+    (text formats: Markdown, HTML, JSON and plain text can all be valid UTF-8), the file
+    name's extension breaks the tie, else registration order does.
+    """
     if not head:
         raise UnsupportedFormat("empty file")
+    matches: list[FormatHandler] = []
     for handler in handlers():
         try:
             if handler.sniff(head[: handler.sniff_bytes]):
-                return handler
+                matches.append(handler)
         except SynthlabelError:
             continue
-    raise UnsupportedFormat("not a supported format (" + _describe(head) + ")")
+    if not matches:
+        raise UnsupportedFormat("not a supported format (" + _describe(head) + ")")
+    if len(matches) > 1 and name and "." in name:
+        ext = name.rsplit(".", 1)[1].lower()
+        for handler in matches:
+            if ext in handler.extensions:
+                return handler
+    return matches[0]
 
 
 def _describe(head: bytes) -> str:

@@ -91,7 +91,7 @@ def inspect_bytes(
     """
     report = InspectionReport(path=path, size=len(data))
     try:
-        handler = handler or registry.sniff(data[: registry.max_sniff_bytes()])
+        handler = handler or registry.sniff(data[: registry.max_sniff_bytes()], name=path)
         report.format = handler.id
         report.media_kind = handler.media_kind.value
         meta = handler.read(data)

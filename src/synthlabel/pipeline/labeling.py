@@ -83,7 +83,7 @@ def label_bytes(
     """Label one file's bytes; returns the new bytes and the result (raises on failure)."""
     t0 = time.perf_counter()
     result = LabelResult(path=path, bytes_in=len(data))
-    handler = registry.sniff(data[: registry.max_sniff_bytes()])
+    handler = registry.sniff(data[: registry.max_sniff_bytes()], name=path)
     result.format = handler.id
     meta = handler.read(data)
     original_xmp = meta.xmp[0].data if meta.xmp else None

@@ -48,6 +48,10 @@ def run_jobs(
             if on_result:
                 on_result(r)
         return out
+    # Load the plug-ins once here: forked workers inherit them instead of each importing them.
+    from synthlabel.formats import registry
+
+    registry.handlers()
     chunksize = max(1, min(64, len(items) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(fn, shared)) as pool:
         for r in pool.map(_call, items, chunksize=chunksize):
