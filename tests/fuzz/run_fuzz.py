@@ -6,7 +6,8 @@
 
 A finding is any exception other than SynthlabelError, a hang (> 5 s on one input) or memory
 over 2 GiB; atheris then writes the crashing input to crash-* in the working directory.
-Seeds are the generated samples of tests/fixtures/images.py, labelled and unlabelled.
+Seeds are the generated samples of tests/fixtures/images.py (other media: every fixture
+family in tests/fixtures), labelled and unlabelled.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def targets() -> list[str]:
 
 def write_seeds(target: str, folder: Path) -> None:
     from synthlabel.formats import _xmp, registry
+    from synthlabel.formats.base import LabelWrite, XmpContainer
     from synthlabel.model.aigc import AIGCRecord
+    from tests import fixtures
     from tests.fixtures import images as fx
 
     rec = AIGCRecord(
@@ -54,15 +57,21 @@ def write_seeds(target: str, folder: Path) -> None:
         (folder / "seed0").write_bytes(_xmp.new_packet(rec.to_json()))
         return
     h = registry.get(target)
-    for fid, name, make in fx.all_samples():
+    if isinstance(h, XmpContainer):
+        samples = fx.all_samples()
+    else:  # other media families: the fixture modules listed in tests/fixtures/__init__.py
+        samples = [(s.format_id, s.name, s.make) for s in fixtures.all_samples()]
+    for fid, name, make in samples:
         if fid != target:
             continue
         data = make()
         (folder / f"{name}-plain").write_bytes(data)
         with contextlib.suppress(Exception):
-            (folder / f"{name}-labelled").write_bytes(
-                h.write_xmp(data, _xmp.new_packet(rec.to_json()))
-            )
+            if isinstance(h, XmpContainer):
+                out = h.write_xmp(data, _xmp.new_packet(rec.to_json()))
+            else:
+                out = h.write_label(data, LabelWrite(rec.to_json()))
+            (folder / f"{name}-labelled").write_bytes(out)
 
 
 def run_one(target: str) -> None:
@@ -72,6 +81,7 @@ def run_one(target: str) -> None:
     with atheris.instrument_imports():
         from synthlabel.errors import SynthlabelError
         from synthlabel.formats import _xmp, registry
+        from synthlabel.formats.base import LabelWrite, XmpContainer
         from synthlabel.model.aigc import parse_record
 
     packet = _xmp.new_packet('{"Label":"1","ContentProducer":"x","ProduceID":"y"}')
@@ -90,6 +100,7 @@ def run_one(target: str) -> None:
                 pass
     else:
         h = registry.get(target)
+        label = LabelWrite('{"Label":"1","ContentProducer":"x","ProduceID":"y"}')
 
         def test(data: bytes) -> None:
             try:
@@ -97,7 +108,10 @@ def run_one(target: str) -> None:
                 for c in meta.xmp:
                     _xmp.read_fields(c.data)
                 h.content_digest(data)
-                h.write_xmp(data, packet)
+                if isinstance(h, XmpContainer):
+                    h.write_xmp(data, packet)
+                else:
+                    h.write_label(data, label)
             except SynthlabelError:
                 pass
 

@@ -180,13 +180,15 @@ def make_chunk(cid: bytes, payload: bytes) -> bytes:
     return cid + struct.pack("<I", len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")
 
 
-def chunk_bytes(data: bytes, c: Chunk) -> bytes:
-    """The chunk as stored, with its pad byte restored when it was missing."""
-    raw = data[c.start : c.end]
-    return raw + b"\x00" if (c.end - c.start) & 1 else raw
+def chunk_bytes(data: bytes, c: Chunk) -> bytes | memoryview:
+    """The chunk as stored (a view: no copy of large ``data`` chunks), with its pad byte
+    restored when it was missing."""
+    if (c.end - c.start) & 1:
+        return data[c.start : c.end] + b"\x00"
+    return memoryview(data)[c.start : c.end]
 
 
-def assemble(riff: RiffFile, data: bytes, body: list[bytes]) -> bytes:
+def assemble(riff: RiffFile, data: bytes, body: list[bytes | memoryview]) -> bytes:
     """A new file: the header for ``riff``'s flavour, ``body`` (the chunks after the header,
     without ds64 for RF64/BW64 files) and whatever followed the original RIFF body.
 
@@ -194,7 +196,7 @@ def assemble(riff: RiffFile, data: bytes, body: list[bytes]) -> bytes:
     riffSize field updated (other ds64 fields describe chunks we copy unchanged).
     """
     chunks_len = sum(len(b) for b in body)
-    tail = data[riff.end :]
+    tail = memoryview(data)[riff.end :]
     if riff.ds64 is None:
         size = 4 + chunks_len
         if size > _U32_MAX:

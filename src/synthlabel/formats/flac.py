@@ -71,10 +71,10 @@ def parse_comments(buf: bytes, start: int = 0, *, base: int = 0) -> Comments:
     pos += vlen
     count = u32(pos)
     pos += 4
-    if count > MAX_COMMENTS:
-        raise LimitExceeded(f"more than {MAX_COMMENTS} Vorbis comments", offset=base + pos - 4)
     if count * 4 > n - pos:
         raise MalformedInput(f"Vorbis comment count {count} exceeds the data", offset=base + pos)
+    if count > MAX_COMMENTS:
+        raise LimitExceeded(f"more than {MAX_COMMENTS} Vorbis comments", offset=base + pos - 4)
     entries: list[tuple[int, bytes]] = []
     for _ in range(count):
         ln = u32(pos)
@@ -264,11 +264,11 @@ class FlacHandler:
         else:
             pads = _padding(4 + NEW_PADDING)
         blocks += pads
-        out = [MAGIC]
+        out: list[bytes | memoryview] = [MAGIC]
         for i, raw in enumerate(blocks):
             last = 0x80 if i == len(blocks) - 1 else 0
             out.append(bytes([(raw[0] & 0x7F) | last]) + raw[1:])
-        out.append(data[f.audio_start :])
+        out.append(memoryview(data)[f.audio_start :])
         return b"".join(out)
 
     def content_digest(self, data: bytes) -> ContentDigest:

@@ -577,7 +577,8 @@ class Mp3Handler:
 
     def write_label(self, data: bytes, label: LabelWrite) -> bytes:
         lay = layout(data)
-        out: list[bytes] = []
+        view = memoryview(data)
+        out: list[bytes | memoryview] = []
         if lay.leading:
             out.append(rewrite_tag(parse_tag(data, lay.leading[0].start), label.aigc_json))
             rest = lay.leading[1:]
@@ -586,7 +587,7 @@ class Mp3Handler:
             rest = []
         for part in rest:
             out.append(self._without_record(data, part))
-        out.append(data[lay.audio_start : lay.audio_end])
+        out.append(view[lay.audio_start : lay.audio_end])
         for part in lay.trailing:
             if part.kind == "id3v2":
                 out.append(self._without_record(data, part))

@@ -164,7 +164,7 @@ class WavHandler:
         at = next((i for i, c in enumerate(chunks) if _is_aigc_id(c.id)), None)
         if at is None:
             at = next((i for i, c in enumerate(chunks) if c.id == b"data"), len(chunks))
-        body: list[bytes] = []
+        body: list[bytes | memoryview] = []
         for i, c in enumerate(chunks):
             if i == at:
                 body.append(new)
