@@ -270,7 +270,7 @@ def test_export_public_is_openssl_readable(home: Path, tmp_path: Path) -> None:
     ("content", "name", "expect"),
     [
         (b"", "empty.jpg", "empty file"),
-        (b"hello world, not an image", "text.jpg", "not a supported format"),
+        (b"\x00\x01\x02 binary garbage \xff\xfe", "garbage.jpg", "not a supported format"),
         (None, "truncated.png", ""),
     ],
 )
