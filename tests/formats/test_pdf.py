@@ -189,6 +189,12 @@ def test_content_digest_covers_pages_not_metadata() -> None:
     assert d.selector == "synthlabel.pdf.v1"
 
 
+def test_broken_page_tree_has_no_digest() -> None:
+    src = fx.pdf_minimal().replace(b"/Kids [3 0 R]", b"/Kids [4 0 R]")
+    with pytest.raises(MalformedInput, match="no pages"):
+        H.content_digest(src)
+
+
 def test_garbage_after_eof_and_missing_final_newline() -> None:
     src = fx.pdf()
     for variant in (src + b"\x00" * 7, src.rstrip(b"\n")):

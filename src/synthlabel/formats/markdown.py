@@ -295,7 +295,7 @@ class MarkdownHandler:
 
     def _check(self, data: bytes) -> None:
         _limits.check_input(data, "Markdown")
-        if not is_utf8_text(data[:65536]):
+        if data and not is_utf8_text(data[:65536]):
             raise MalformedInput("not UTF-8 text", offset=0)
 
     def read(self, data: bytes) -> ContainerMetadata:

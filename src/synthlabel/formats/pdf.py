@@ -376,6 +376,10 @@ class PdfHandler:
         as a canonical object graph (see ``docs/formats-text-documents.md``)."""
         with _pdf_errors():
             pdf = _open(data)
+            if len(pdf.pages) == 0:
+                # A PDF has at least one page; binding a label to "nothing" would match any
+                # file whose page tree is missing or broken.
+                raise MalformedInput("PDF has no pages (page tree missing or broken)")
             hasher = _Hasher()
             for n, page in enumerate(pdf.pages):
                 po = page.obj
