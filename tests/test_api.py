@@ -48,9 +48,9 @@ def test_label_bytes_metadata_only_keeps_pixels() -> None:
 
 
 def test_errors_are_typed_and_name_the_file(tmp_path: Path) -> None:
-    bad = tmp_path / "notes.txt"
-    bad.write_text("not an image")
-    with pytest.raises(synthlabel.SynthlabelError, match=r"notes\.txt"):
+    bad = tmp_path / "blob.bin"
+    bad.write_bytes(b"\x00\x01\xfe binary, not a supported container")
+    with pytest.raises(synthlabel.SynthlabelError, match=r"blob\.bin"):
         synthlabel.label(bad, tmp_path / "o", producer=PRODUCER)
     with pytest.raises(synthlabel.ProviderCodeError) as exc:
         synthlabel.label_bytes(fx.png(), producer=PRODUCER[:21] + "J" + PRODUCER[22:])

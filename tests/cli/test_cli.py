@@ -451,3 +451,40 @@ def test_formats_command_lists_every_image_container() -> None:
     code, out, _ = cli("formats", "--json")
     ids = {f["id"] for f in json.loads(out)}
     assert code == 0 and {"jpeg", "png", "gif", "webp", "tiff", "heif"} <= ids
+
+
+def test_text_formats_get_notice_record_and_sidecar(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Title\n\nBody text.\n")
+    (tmp_path / "b.txt").write_text("plain words\n")
+    out = tmp_path / "out"
+    code, stdout, err = cli(
+        "label",
+        str(tmp_path / "a.md"),
+        str(tmp_path / "b.txt"),
+        "--out-dir",
+        str(out),
+        "--producer",
+        PRODUCER,
+        "--sidecar",
+        "--language",
+        "zh",
+    )
+    assert code == 0, stdout + err
+    md = (out / "a.md").read_text()
+    assert md.startswith("---\nAIGC:\n  Label: '1'\n") and "本内容由人工智能生成" in md
+    txt = (out / "b.txt").read_text()
+    assert "本内容由人工智能生成" in txt and "plain words" in txt
+    assert "no implicit slot" in stdout
+    doc = inspect_json(out / "a.md", out / "b.txt")
+    assert [r["compliance"] for r in doc["results"]] == ["compliant", "compliant"]
+    assert doc["results"][1]["records"][0]["carrier"] == "sidecar"
+
+
+def test_plain_text_without_notice_or_sidecar_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "b.txt"
+    p.write_text("plain words\n")
+    code, _, err = cli(
+        "label", str(p), "-o", str(tmp_path / "o.txt"), "--producer", PRODUCER, "--no-visible"
+    )
+    assert code == 1 and "no metadata slot" in err
+    assert not (tmp_path / "o.txt").exists()

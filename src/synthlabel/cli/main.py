@@ -156,13 +156,31 @@ def label(
             help="Discard an existing malformed XMP packet instead of failing.",
         ),
     ] = False,
+    audio_prompt: Annotated[
+        str, typer.Option("--audio-prompt", help="Audio/video voice prompt: voice or rhythm.")
+    ] = "voice",
+    prompt_at: Annotated[
+        str,
+        typer.Option("--prompt-at", help="Audio prompt places: start,end,interval:SECONDS."),
+    ] = "start",
+    caption_seconds: Annotated[
+        float, typer.Option("--caption-seconds", help="Video opening caption length (>= 2 s).")
+    ] = 3.0,
+    language: Annotated[
+        str, typer.Option("--language", help="Notices and voice prompts: auto, zh, en, zh+en.")
+    ] = "auto",
+    sidecar: Annotated[
+        bool,
+        typer.Option("--sidecar", help="Also write OUTPUT.aigc.json (plain text has no slot)."),
+    ] = False,
     workers: Annotated[
         int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
     ] = 0,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add the visible and the implicit (metadata) label to images."""
+    """Add the explicit label (caption, voice/rhythm prompt, notice) and the implicit
+    (metadata) record to images, audio, video, text and documents."""
     from synthlabel.formats import registry
     from synthlabel.pipeline.io import iter_inputs
     from synthlabel.pipeline.labeling import LabelOptions, label_many, load_signer
@@ -212,6 +230,11 @@ def label(
         key_home=str(home) if home else None,
         c2pa=c2pa,
         replace_malformed_xmp=replace_bad_xmp,
+        sidecar=sidecar,
+        audio_mode=audio_prompt,
+        audio_where=tuple(x.strip() for x in prompt_at.split(",") if x.strip()),
+        language=language,
+        caption_seconds=caption_seconds,
     )
     # Fail fast on option errors that would otherwise fail every file.
     try:
@@ -269,7 +292,13 @@ def label(
             assert r.record is not None
             flags = ", ".join(
                 x
-                for x, on in (("visible", r.visible), ("signed", r.signed), ("c2pa", r.c2pa))
+                for x, on in (
+                    ("explicit", r.visible),
+                    ("no implicit slot", not r.implicit),
+                    ("signed", r.signed),
+                    ("c2pa", r.c2pa),
+                    ("sidecar", bool(r.sidecar)),
+                )
                 if on
             )
             out.print(

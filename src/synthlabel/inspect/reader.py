@@ -82,6 +82,7 @@ def inspect_bytes(
     trust_anchors_pem: bytes | None = None,
     verify: bool = True,
     known_digest: tuple[str, bytes] | None = None,
+    sidecar: bytes | None = None,
 ) -> InspectionReport:
     """Inspect one file's bytes. Never raises for bad input: errors land in ``report.error``.
 
@@ -101,6 +102,13 @@ def inspect_bytes(
         return report
     report.warnings.extend(meta.warnings)
     _read_records(report, meta, data)
+    if sidecar is not None:
+        _add_record(report, "sidecar", "sidecar .aigc.json", 0, sidecar.decode("utf-8", "replace"))
+        if report.records and report.records[-1].carrier == "sidecar":
+            report.records[-1].warnings.append(
+                "record kept in a sidecar file (not in the file itself): it does not travel "
+                "with the content"
+            )
     digest_cache: dict[str, bytes | None] = {}
     if known_digest is not None:
         digest_cache[known_digest[0]] = known_digest[1]

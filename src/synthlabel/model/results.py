@@ -188,6 +188,8 @@ class LabelResult:
     visible: bool = False
     signed: bool = False
     c2pa: bool = False
+    implicit: bool = True  # False when the container has no metadata slot (plain text)
+    sidecar: str = ""  # path of the <output>.aigc.json sidecar, when written
     replaced_existing: bool = False
     bytes_in: int = 0
     bytes_out: int = 0
@@ -208,6 +210,8 @@ class LabelResult:
             "visible": self.visible,
             "signed": self.signed,
             "c2pa": self.c2pa,
+            "implicit": self.implicit,
+            "sidecar": self.sidecar,
             "replaced_existing": self.replaced_existing,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,

@@ -10,7 +10,7 @@ from synthlabel.errors import SynthlabelError
 from synthlabel.inspect.reader import inspect_bytes
 from synthlabel.model.keys import KeyStore, TrustStore
 from synthlabel.model.results import Compliance, InspectionReport
-from synthlabel.pipeline.io import read_file
+from synthlabel.pipeline.io import SIDECAR_SUFFIX, read_file
 from synthlabel.pipeline.parallel import run_jobs
 
 
@@ -66,9 +66,17 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         trust = _trust(options)
     except SynthlabelError as exc:
         return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
+    sidecar = None
+    side = path.with_name(path.name + SIDECAR_SUFFIX)
+    if side.is_file():
+        try:
+            sidecar = read_file(side, limit=1024 * 1024)
+        except SynthlabelError:
+            sidecar = None
     return inspect_bytes(
         data,
         path=str(path),
+        sidecar=sidecar,
         trust=trust,
         c2pa=options.c2pa,
         trust_anchors_pem=anchors,

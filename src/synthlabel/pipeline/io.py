@@ -11,6 +11,9 @@ from pathlib import Path
 
 from synthlabel.errors import LimitExceeded, MalformedInput, OutputError, SynthlabelError
 
+#: A sidecar record beside a file: ``<name>.aigc.json`` holding ``{"AIGC":{...}}``.
+SIDECAR_SUFFIX = ".aigc.json"
+
 #: Largest file the pipeline loads (images are held in memory; video streams, later).
 MAX_FILE_BYTES = int(os.environ.get("SYNTHLABEL_MAX_FILE_BYTES", str(1024 * 1024 * 1024)))
 
@@ -102,7 +105,7 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path,
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(x for x in dirs if not x.startswith("."))
                 for name in sorted(files):
-                    if name.startswith(".") or name.endswith(".synthlabel-tmp"):
+                    if name.startswith(".") or name.endswith((".synthlabel-tmp", SIDECAR_SUFFIX)):
                         continue
                     yield Path(root) / name, p
         else:

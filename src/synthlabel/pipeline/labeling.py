@@ -9,16 +9,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthlabel.errors import RecordError, SynthlabelError
+from synthlabel.errors import RecordError, SynthlabelError, UnsupportedFormat
 from synthlabel.formats import registry
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.results import LabelResult, SignatureStatus
-from synthlabel.pipeline.io import atomic_write, read_file
+from synthlabel.pipeline.io import SIDECAR_SUFFIX, atomic_write, read_file
 from synthlabel.pipeline.parallel import run_jobs
 
 if TYPE_CHECKING:
     from synthlabel.label.c2pa import C2paCredentials
+    from synthlabel.label.explicit import ExplicitOptions
     from synthlabel.label.visible import VisibleOptions
     from synthlabel.model.signing import Signer
 
@@ -39,6 +40,11 @@ class LabelOptions:
     c2pa: str | None = None  # "CERT.pem,KEY.pem"
     replace_malformed_xmp: bool = False
     verify: bool = True  # read the output back and check the record (verify-after-write)
+    sidecar: bool = False  # also write <output>.aigc.json (the only carrier for plain text)
+    audio_mode: str = "voice"  # explicit audio prompt: voice | rhythm
+    audio_where: tuple[str, ...] = ("start",)
+    language: str = "auto"
+    caption_seconds: float = 3.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def visible_options(self) -> VisibleOptions:
@@ -50,6 +56,18 @@ class LabelOptions:
         if self.position:
             kw["position"] = self.position
         return VisibleOptions(**kw)
+
+    def explicit_options(self) -> ExplicitOptions:
+        from synthlabel.label.explicit import ExplicitOptions
+
+        return ExplicitOptions(
+            text=self.text,
+            position=self.position,
+            audio_mode=self.audio_mode,
+            audio_where=self.audio_where,
+            language=self.language,
+            caption_seconds=self.caption_seconds,
+        )
 
 
 _signers: dict[tuple[str, str | None], Signer] = {}
@@ -101,26 +119,41 @@ def label_bytes(
     result.warnings.extend(warnings)
     body = data
     if options.visible:
-        from synthlabel.label.visible import render_visible
+        from synthlabel.label.explicit import render_explicit
 
-        rendered = render_visible(data, handler.id, options.visible_options())
+        rendered = render_explicit(data, handler, options.explicit_options())
         body = rendered.data
         result.visible = True
+        result.warnings.extend(rendered.warnings)
     digest = None
     if options.sign_key:
         digest = handler.content_digest(body)
         signer = load_signer(options.sign_key, options.key_home)
         record = implicit.sign(record, signer, handler, body, digest=digest)
         result.signed = True
-    out = implicit.write_record(
-        body,
-        handler,
-        record,
-        digital_source_type=(implicit.DST_COMPOSITE if options.edited else implicit.DST_TRAINED),
-        # The original's packet (b"" when it had none): merged, so no second parse is needed.
-        base_xmp=original_xmp if original_xmp is not None else b"",
-        replace_malformed_xmp=options.replace_malformed_xmp,
-    )
+    try:
+        out = implicit.write_record(
+            body,
+            handler,
+            record,
+            digital_source_type=(
+                implicit.DST_COMPOSITE if options.edited else implicit.DST_TRAINED
+            ),
+            # The original's packet (b"" when it had none): merged, no second parse needed.
+            base_xmp=original_xmp if original_xmp is not None else b"",
+            replace_malformed_xmp=options.replace_malformed_xmp,
+        )
+    except UnsupportedFormat as exc:
+        # A container with no metadata slot (plain text): the explicit notice and a sidecar
+        # are all there is. Without either, labelling would silently do nothing: refuse.
+        if not (result.visible or options.sidecar):
+            raise
+        result.warnings.append(f"no implicit record in the file: {exc.message}")
+        result.record = record
+        result.implicit = False
+        result.bytes_out = len(body)
+        result.seconds = time.perf_counter() - t0
+        return body, result
     if options.c2pa:
         from synthlabel.label.c2pa import add_manifest
 
@@ -169,6 +202,10 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         data = read_file(src)
         out, result = label_bytes(data, options, path=str(src))
         atomic_write(dest, out, like=src)
+        if options.sidecar and result.record is not None:
+            side = dest.with_name(dest.name + SIDECAR_SUFFIX)
+            atomic_write(side, (result.record.to_json(wrapped=True) + "\n").encode("ascii"))
+            result.sidecar = str(side)
         result.output = str(dest)
         result.seconds = time.perf_counter() - t0
         return result
