@@ -10,6 +10,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import mp3
@@ -331,3 +333,35 @@ def test_compressed_record_frame_read() -> None:
     assert [c.data for c in H.read(data).carriers] == [value]
     out = label(data, SECOND)
     assert [parse_record(c.data).record for c in H.read(out).carriers] == [SECOND]
+
+
+_FRAME_IDS = st.sampled_from([b"TIT2", b"TPE1", b"TXXX", b"COMM", b"PRIV", b"APIC"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    major=st.sampled_from([3, 4]),
+    frames=st.lists(st.tuples(_FRAME_IDS, st.binary(min_size=1, max_size=300)), max_size=8),
+    padding=st.integers(0, 600),
+    unsync=st.booleans(),
+    value=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=400),
+)
+def test_rewrite_keeps_every_other_frame(
+    major: int, frames: list[tuple[bytes, bytes]], padding: int, unsync: bool, value: str
+) -> None:
+    content = b"".join(frame(major, fid, b"\x00x\x00" + body) for fid, body in frames)
+    if unsync and major == 3:
+        content = mp3.unsynchronise(content)
+    data = tag(major, content, flags=0x80 if unsync else 0, padding=padding)
+    data += audio_of(fx.mp3_notag())
+    out = H.write_label(data, LabelWrite(value))
+    before = mp3.parse_tag(data, 0)
+    after = mp3.parse_tag(out, 0)
+    assert (after.major, after.flags) == (major, 0x80 if unsync else 0)
+    kept = [f.raw for f in after.frames if f.fid != b"TXXX" or b"AIGC" not in f.raw[10:16]]
+    assert kept == [f.raw for f in before.frames]
+    assert [c.data for c in H.read(out).carriers] == [value.encode()]
+    assert out[after.end :] == data[before.end :]
+    if len(out) - after.end and tag_size(out) <= tag_size(data):
+        assert tag_size(out) == tag_size(data)  # fitted in the old padding
+    assert H.write_label(out, LabelWrite(value)) == out

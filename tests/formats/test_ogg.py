@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthlabel.errors import LimitExceeded, MalformedInput
 from synthlabel.formats import ogg
@@ -317,3 +319,23 @@ def test_no_audio_codec_to_label() -> None:
 
 def test_sniff() -> None:
     assert H.sniff(b"OggS\x00") and not H.sniff(b"OggS\x01") and not H.sniff(b"fLaC")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(list(SAMPLES)),
+    sizes=st.lists(st.integers(1, 140_000), min_size=1, max_size=3),
+)
+def test_any_record_size_keeps_audio_packets(name: str, sizes: list[int]) -> None:
+    data = SAMPLES[name]()
+    out = data
+    for n in sizes:
+        value = '{"Label":"1","ReservedCode1":"' + "x" * n + '"}'
+        out = H.write_label(out, LabelWrite(value))
+        pg = pages(out)  # every CRC checked
+        assert [p["seq"] for p in pg] == list(range(len(pg)))
+        pk = packets(out)
+        assert pk[0] == packets(data)[0] and pk[2:] == packets(data)[2:]
+        assert [c.data.decode() for c in H.read(out).carriers] == [value]
+        assert H.content_digest(out) == H.content_digest(data)
+    assert H.write_label(out, LabelWrite(value)) == out
