@@ -10,7 +10,28 @@ import pytest
 
 pytest.importorskip("atheris")
 RUNNER = Path(__file__).with_name("run_fuzz.py")
-TARGETS = ["jpeg", "png", "gif", "webp", "tiff", "heif", "record", "xmp"]
+TARGETS = [
+    "jpeg",
+    "png",
+    "gif",
+    "webp",
+    "tiff",
+    "heif",
+    "wav",
+    "mp3",
+    "flac",
+    "ogg",
+    "mp4",
+    "m4a",
+    "mkv",
+    "markdown",
+    "html",
+    "json",
+    "pdf",
+    "ooxml",
+    "record",
+    "xmp",
+]
 
 
 @pytest.mark.parametrize("target", TARGETS)
