@@ -1,5 +1,6 @@
-"""``make demo``: make sample images in all seven image formats, label them visibly and
-invisibly with an SM2 signature, tamper with two copies, and print the inspect table.
+"""``make demo``: make samples in every supported format (7 image formats, WAV, MP3, FLAC,
+Ogg, M4A, MP4, WebM, Markdown, HTML, JSON, plain text, PDF, DOCX), label them explicitly and
+implicitly with an SM2 signature, tamper with two copies, and print the inspect table.
 
 Run with ``python -m synthlabel.demo [OUT_DIR]`` (default ``demo-out``).
 """
@@ -78,6 +79,126 @@ def make_samples(folder: Path) -> list[Path]:
     return paths
 
 
+_DOCX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.wordprocessingml.document.main+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+    ),
+    "word/document.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        "<w:body><w:p><w:r><w:t>A generated report about sunsets.</w:t></w:r></w:p>"
+        "<w:sectPr/></w:body></w:document>"
+    ),
+}
+
+
+def make_media_samples(folder: Path) -> list[str]:
+    """Audio and video (with ffmpeg), text and documents. Returns notes on what was skipped."""
+    import subprocess
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    (folder / "answer.md").write_text(
+        "# 日落\n\n日落时分，天空从橙色渐变为紫色。\n", encoding="utf-8"
+    )
+    (folder / "answer.txt").write_text("The sky turns from orange to violet at sunset.\n")
+    (folder / "page.html").write_text(
+        "<!doctype html><html><head><title>Sunset</title></head>"
+        "<body><p>The sky turns from orange to violet.</p></body></html>\n"
+    )
+    (folder / "response.json").write_text(
+        '{"id":"chatcmpl-1","object":"chat.completion","model":"demo",'
+        '"choices":[{"index":0,"message":{"role":"assistant","content":"Sunsets are red."}}]}\n'
+    )
+    with zipfile.ZipFile(folder / "report.docx", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, xml in _DOCX_PARTS.items():
+            z.writestr(name, xml)
+    try:
+        import pikepdf
+
+        pdf = pikepdf.new()
+        pdf.add_blank_page(page_size=(595, 842))
+        page = pdf.pages[0]
+        page.obj.Resources = pikepdf.Dictionary(
+            Font=pikepdf.Dictionary(
+                F1=pikepdf.Dictionary(
+                    Type=pikepdf.Name.Font,
+                    Subtype=pikepdf.Name.Type1,
+                    BaseFont=pikepdf.Name.Helvetica,
+                )
+            )
+        )
+        page.obj.Contents = pdf.make_stream(b"BT /F1 24 Tf 72 760 Td (A generated report) Tj ET")
+        pdf.save(folder / "report.pdf")
+    except ImportError:  # pragma: no cover
+        notes.append("pikepdf missing: no PDF sample")
+    ff = shutil.which("ffmpeg")
+    if not ff:
+        notes.append("ffmpeg missing: no audio/video samples (make demo installs it)")
+        return notes
+    run = [ff, "-v", "error", "-y"]
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=22050"]
+    jobs = [
+        [*tone, str(folder / "voice.wav")],
+        [*tone, "-b:a", "96k", str(folder / "voice.mp3")],
+        [*tone, str(folder / "voice.flac")],
+        [*tone, "-c:a", "libvorbis", str(folder / "voice.ogg")],
+        [*tone, "-c:a", "aac", "-b:a", "96k", str(folder / "voice.m4a")],
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=4",
+            *tone,
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            str(folder / "clip.mp4"),
+        ],
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=4",
+            *tone,
+            "-c:v",
+            "libvpx-vp9",
+            "-b:v",
+            "300k",
+            "-deadline",
+            "realtime",
+            "-c:a",
+            "libopus",
+            "-shortest",
+            str(folder / "clip.webm"),
+        ],
+    ]
+    for args in jobs:
+        res = subprocess.run([*run, *args], capture_output=True, check=False, timeout=300)
+        if res.returncode != 0:
+            notes.append(f"ffmpeg could not make {args[-1]}: {res.stderr.decode()[-200:]}")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     from synthlabel.cli.main import main as cli
     from synthlabel.model.keys import KeyStore
@@ -89,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     originals = root / "originals"
     labelled = root / "labelled"
     home = root / "keys"
-    print(f"1. sample images in 7 formats -> {originals}/")
+    print(f"1. samples: images in 7 formats, audio, video, text and documents -> {originals}/")
     make_samples(originals)
+    for note in make_media_samples(originals):
+        print(f"   note: {note}")
     print(f"2. a new SM2 signing key in {home}/ (trusted locally)")
     info = KeyStore(home).generate(algorithm="sm2", name="demo-producer")
     print(f"   key id {info.key_id}")
@@ -108,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             info.key_id,
             "--home",
             str(home),
+            "--sidecar",  # plain text has no metadata slot: the record goes beside it
         ],
     )
     print("4. inspect the labelled files")

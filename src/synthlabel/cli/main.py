@@ -171,7 +171,10 @@ def label(
     ] = "auto",
     sidecar: Annotated[
         bool,
-        typer.Option("--sidecar", help="Also write OUTPUT.aigc.json (plain text has no slot)."),
+        typer.Option(
+            "--sidecar",
+            help="Where a file has no metadata slot (plain text), write OUTPUT.aigc.json.",
+        ),
     ] = False,
     workers: Annotated[
         int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")

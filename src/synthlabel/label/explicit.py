@@ -33,6 +33,7 @@ class ExplicitResult:
     data: bytes
     description: str  # what was added, for the CLI summary
     warnings: list[str] = field(default_factory=list)
+    applied: bool = True  # False when this kind has no in-content label (JSON responses)
 
 
 def render_explicit(
@@ -121,6 +122,7 @@ def _text(data: bytes, format_id: str, options: ExplicitOptions) -> ExplicitResu
             data,
             "none (JSON: the notice belongs in the rendered text)",
             ["JSON responses carry the implicit record; add the notice where the text is shown"],
+            applied=False,
         )
     else:
         out = textlabel.add_text_notice(body, opts)

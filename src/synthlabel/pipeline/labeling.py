@@ -40,7 +40,7 @@ class LabelOptions:
     c2pa: str | None = None  # "CERT.pem,KEY.pem"
     replace_malformed_xmp: bool = False
     verify: bool = True  # read the output back and check the record (verify-after-write)
-    sidecar: bool = False  # also write <output>.aigc.json (the only carrier for plain text)
+    sidecar: bool = False  # write <output>.aigc.json where the file has no metadata slot
     audio_mode: str = "voice"  # explicit audio prompt: voice | rhythm
     audio_where: tuple[str, ...] = ("start",)
     language: str = "auto"
@@ -123,7 +123,7 @@ def label_bytes(
 
         rendered = render_explicit(data, handler, options.explicit_options())
         body = rendered.data
-        result.visible = True
+        result.visible = rendered.applied
         result.warnings.extend(rendered.warnings)
     digest = None
     if options.sign_key:
@@ -202,7 +202,7 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         data = read_file(src)
         out, result = label_bytes(data, options, path=str(src))
         atomic_write(dest, out, like=src)
-        if options.sidecar and result.record is not None:
+        if options.sidecar and not result.implicit and result.record is not None:
             side = dest.with_name(dest.name + SIDECAR_SUFFIX)
             atomic_write(side, (result.record.to_json(wrapped=True) + "\n").encode("ascii"))
             result.sidecar = str(side)
