@@ -358,6 +358,10 @@ def test_bad_inputs(clips: dict[str, Path]) -> None:
             render_video_caption(b"", fid)
     with pytest.raises(UnsupportedFormat):
         render_video_caption(clips["mp4"].read_bytes(), "wav")
+    # a truncated WebM announces 3 s but holds about one: refused, not silently under-captioned
+    with pytest.raises(VideoTooShort, match="truncated"):
+        webm = clips["webm"].read_bytes()
+        render_video_caption(webm[: len(webm) // 4], "mkv")
 
 
 def test_audio_only_mp4_is_not_video(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -385,3 +389,13 @@ def test_invalid_options(kw: dict[str, object]) -> None:
     with pytest.raises(InvalidVideoOptions):
         VideoCaptionOptions(**kw)  # type: ignore[arg-type]
     assert issubclass(InvalidVideoOptions, SynthlabelError)
+
+
+def test_overlay_blends_in_the_source_pixel_format() -> None:
+    """No per-frame RGB round trip: ffmpeg's format=auto picks RGBA for an RGBA overlay."""
+    from synthlabel.label.video import _overlay_format
+
+    assert _overlay_format("yuv420p") == "yuv420"
+    assert _overlay_format("yuv420p10le") == "yuv420p10"
+    assert _overlay_format("yuv422p") == "yuv422"
+    assert _overlay_format("gbrp") == "gbrp"

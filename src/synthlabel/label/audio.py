@@ -806,6 +806,11 @@ def render_audio_prompt(
             raise AudioLabelError("the labelled file has no audio stream")
         encoded = out.read_bytes()
     warnings: list[str] = []
+    if duration and content_seconds < 0.95 * duration - 0.05:
+        warnings.append(
+            f"only {content_seconds:.2f} s of the announced {duration:.2f} s could be decoded "
+            "(truncated?)"
+        )
     if rs.codec != stream.codec or rs.sample_rate != stream.sample_rate:
         warnings.append(
             f"output {rs.codec} {rs.sample_rate} Hz differs from the source "

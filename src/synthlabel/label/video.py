@@ -442,6 +442,35 @@ def has_video(data: bytes, format_id: str) -> bool:
         return ff.probe(src, ff.demuxer_for(format_id)).first("video") is not None
 
 
+# Overlay blending formats that keep the source's pixel format (no per-frame conversion; with
+# ``format=auto`` ffmpeg 5.1 may pick RGBA and convert every frame there and back: slow, lossy).
+_OVERLAY_FORMATS = {
+    "yuv420p": "yuv420",
+    "yuvj420p": "yuv420",
+    "yuva420p": "yuv420",
+    "nv12": "yuv420",
+    "yuv420p10le": "yuv420p10",
+    "yuv420p10be": "yuv420p10",
+    "yuv422p": "yuv422",
+    "yuvj422p": "yuv422",
+    "yuv422p10le": "yuv422p10",
+    "yuv422p10be": "yuv422p10",
+    "yuv444p": "yuv444",
+    "yuvj444p": "yuv444",
+    "gbrp": "gbrp",
+    "rgb24": "rgb",
+    "bgr24": "rgb",
+    "rgba": "rgb",
+    "bgra": "rgb",
+    "argb": "rgb",
+    "abgr": "rgb",
+}
+
+
+def _overlay_format(pix_fmt: str) -> str:
+    return _OVERLAY_FORMATS.get(pix_fmt, "auto")
+
+
 def _variable_rate(times: list[float]) -> bool:
     """Frame durations among the first packets differ by more than 10 % (ms rounding aside)."""
     steps = [b - a for a, b in itertools.pairwise(times) if b > a]
@@ -546,14 +575,18 @@ def render_video_caption(
             inputs += ff.input_args(p, "png_pipe")
         chain: list[str] = []
         last = f"[0:{v.index}]"
+        blend = _overlay_format(v.pix_fmt)
+        if blend == "auto":
+            notes.append(f"pixel format {v.pix_fmt}: overlay blends in a converted format")
         for k, (cap, enable) in enumerate(overlays):
             idx = 1 + images.index(cap.path)
             en = f":enable='{enable}'" if enable else ""
+            label = "vout" if k == len(overlays) - 1 else f"v{k}"
             chain.append(
-                f"{last}[{idx}:v]overlay=x={cap.x}:y={cap.y}:format=auto:eof_action=repeat{en}[v{k}]"
+                f"{last}[{idx}:v]overlay=x={cap.x}:y={cap.y}:format={blend}"
+                f":eof_action=repeat{en}[{label}]"
             )
-            last = f"[v{k}]"
-        chain.append(f"{last}format={v.pix_fmt or 'yuv420p'}[vout]")
+            last = f"[{label}]"
         vargs, encoder, how, enc_notes = video_encoder_args(v, _source_video_bitrate(v, info), opts)
         notes.extend(enc_notes)
         maps = ["-map", "[vout]"]
@@ -658,6 +691,16 @@ def render_video_caption(
         if rv is None:
             raise VideoLabelError("the captioned file has no video stream")
         encoded = out.read_bytes()
+    got = rv.duration or result.duration or 0.0
+    if got and got < 0.9 * duration - 0.1:
+        if got < MIN_SECONDS and not opts.allow_short:
+            raise VideoTooShort(
+                f"only {got:.2f} s of the {duration:.2f} s the {format_id} file announces could "
+                "be decoded (truncated?): too short for a 2 s caption"
+            )
+        warnings.append(
+            f"only {got:.2f} s of the announced {duration:.2f} s could be decoded (truncated?)"
+        )
     vfr = vfr or bool(
         v.avg_frame_rate
         and v.r_frame_rate
