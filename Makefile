@@ -47,6 +47,7 @@ fuzz: install
 bench: install
 	$(BIN)/python bench/bench_metadata.py
 	$(BIN)/python bench/bench_visible.py
+	$(BIN)/python bench/bench_video_caption.py
 
 clean:
 	rm -rf .make $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-out

@@ -41,6 +41,11 @@ def render_explicit(
 ) -> ExplicitResult:
     """Add the explicit label suited to ``handler``'s media kind; raises on failure."""
     kind = handler.media_kind
+    if kind is MediaKind.VIDEO:
+        from synthlabel.label.video import has_video
+
+        if not has_video(data, handler.id):
+            kind = MediaKind.AUDIO  # an MP4/MKV holding only audio gets the audio prompt
     if kind is MediaKind.IMAGE:
         from synthlabel.label.visible import VisibleOptions, render_visible
 
