@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synthlabel.errors import LimitExceeded, MalformedInput, SynthlabelError, UnsupportedFormat
-from synthlabel.formats import mkv
+from synthlabel.formats import _media_io, mkv
 from synthlabel.formats.base import LabelWrite
 from synthlabel.formats.mkv import HANDLER, El, MkvHandler, element, uint_element, void
 from synthlabel.model.aigc import AIGCRecord
@@ -57,7 +57,7 @@ def written(tmp_path: Path, data: bytes, name: str = "out.mkv") -> Path:
 
 def segment(data: bytes) -> tuple[El, list[El]]:
     """The Segment (size resolved) and its children, parsed with the module's primitives."""
-    f = mkv._parse(mkv.BytesSource(data))
+    f = mkv._parse(_media_io.BytesSource(data))
     return f.seg, f.children
 
 

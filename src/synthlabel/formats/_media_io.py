@@ -14,9 +14,12 @@ import bisect
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from synthlabel.errors import MalformedInput
+from synthlabel.formats import _limits
+from synthlabel.formats.base import ContainerMetadata, ContentDigest, LabelWrite
 
 #: Bytes copied or hashed per read when streaming.
 CHUNK = 1 << 20
@@ -193,3 +196,51 @@ class Mapper:
     @property
     def identity(self) -> bool:
         return all(s == n for s, _, n in self._runs)
+
+
+class PlannedIO:
+    """Bytes-based and streaming entry points for a handler built on ``Source`` + plans.
+
+    A subclass provides ``_read(src)``, ``_digest(src)`` and ``_plan(src, label)`` once; this
+    mixin gives it ``read``/``read_path``, ``content_digest``/``content_digest_path`` and
+    ``write_label``/``write_label_stream`` (the StreamingHandler capability), so the in-memory
+    and the streaming results come from the same code.
+    """
+
+    #: Name used in the input-size error ("MP4", "Matroska").
+    container_name = "media"
+
+    def _read(self, src: Source) -> ContainerMetadata:
+        raise NotImplementedError
+
+    def _digest(self, src: Source) -> ContentDigest:
+        raise NotImplementedError
+
+    def _plan(self, src: Source, label: LabelWrite) -> list[Piece]:
+        raise NotImplementedError
+
+    def read(self, data: bytes) -> ContainerMetadata:
+        _limits.check_input(data, self.container_name)
+        return self._read(BytesSource(data))
+
+    def read_path(self, path: Path) -> ContainerMetadata:
+        with open(path, "rb") as f:
+            return self._read(FileSource(f))
+
+    def content_digest(self, data: bytes) -> ContentDigest:
+        _limits.check_input(data, self.container_name)
+        return self._digest(BytesSource(data))
+
+    def content_digest_path(self, path: Path) -> ContentDigest:
+        with open(path, "rb") as f:
+            return self._digest(FileSource(f))
+
+    def write_label(self, data: bytes, label: LabelWrite) -> bytes:
+        _limits.check_input(data, self.container_name)
+        src = BytesSource(data)
+        return assemble(src, self._plan(src, label))
+
+    def write_label_stream(self, src: Path, dst: BinaryIO, label: LabelWrite) -> None:
+        with open(src, "rb") as f:
+            s = FileSource(f)
+            stream(s, self._plan(s, label), dst)

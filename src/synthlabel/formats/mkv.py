@@ -39,21 +39,16 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
 from synthlabel.errors import LimitExceeded, MalformedInput, UnsupportedFormat
 from synthlabel.formats import _limits
 from synthlabel.formats._limits import Counter
 from synthlabel.formats._media_io import (
-    BytesSource,
     Copy,
-    FileSource,
     New,
     Piece,
+    PlannedIO,
     Source,
-    assemble,
-    stream,
 )
 from synthlabel.formats.base import (
     Carrier,
@@ -509,7 +504,8 @@ class _TagsPlan:
 # --- the handler ------------------------------------------------------------------------------
 
 
-class MkvHandler:
+class MkvHandler(PlannedIO):
+    container_name = "Matroska"
     id = "mkv"
     name = "Matroska/WebM"
     media_kind = MediaKind.VIDEO
@@ -541,14 +537,6 @@ class MkvHandler:
         return False
 
     # -- read --
-
-    def read(self, data: bytes) -> ContainerMetadata:
-        _limits.check_input(data, "Matroska")
-        return self._read(BytesSource(data))
-
-    def read_path(self, path: Path) -> ContainerMetadata:
-        with open(path, "rb") as f:
-            return self._read(FileSource(f))
 
     def _read(self, src: Source) -> ContainerMetadata:
         f = _parse(src)
@@ -590,14 +578,6 @@ class MkvHandler:
         return meta
 
     # -- digest --
-
-    def content_digest(self, data: bytes) -> ContentDigest:
-        _limits.check_input(data, "Matroska")
-        return self._digest(BytesSource(data))
-
-    def content_digest_path(self, path: Path) -> ContentDigest:
-        with open(path, "rb") as f:
-            return self._digest(FileSource(f))
 
     def _digest(self, src: Source) -> ContentDigest:
         f = _parse(src)
@@ -647,16 +627,6 @@ class MkvHandler:
         return ContentDigest(SELECTOR, "sha256", h.digest())
 
     # -- write --
-
-    def write_label(self, data: bytes, label: LabelWrite) -> bytes:
-        _limits.check_input(data, "Matroska")
-        src = BytesSource(data)
-        return assemble(src, self._plan(src, label))
-
-    def write_label_stream(self, src: Path, dst: BinaryIO, label: LabelWrite) -> None:
-        with open(src, "rb") as f:
-            s = FileSource(f)
-            stream(s, self._plan(s, label), dst)
 
     def _plan(self, src: Source, label: LabelWrite) -> list[Piece]:
         value = label.aigc_json.encode("utf-8")

@@ -44,22 +44,17 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
 from synthlabel.errors import LimitExceeded, MalformedInput, UnsupportedFormat
 from synthlabel.formats import _bmff as bm
 from synthlabel.formats import _limits, _xmp
 from synthlabel.formats._media_io import (
-    BytesSource,
     Copy,
-    FileSource,
     Mapper,
     New,
     Piece,
+    PlannedIO,
     Source,
-    assemble,
-    stream,
 )
 from synthlabel.formats.base import (
     Carrier,
@@ -727,9 +722,10 @@ def _saio_entries(buf: bytes, box: bm.Box) -> tuple[int, int, list[int]]:
 # --- the handler -------------------------------------------------------------------------------
 
 
-class Mp4Handler:
+class Mp4Handler(PlannedIO):
     """ISO BMFF / QuickTime movies (video); :data:`M4A_HANDLER` is the audio flavour."""
 
+    container_name = "MP4"
     id = "mp4"
     name = "MP4/MOV (ISO BMFF, QuickTime)"
     media_kind = MediaKind.VIDEO
@@ -748,14 +744,6 @@ class Mp4Handler:
         return classify(head) == self._kind
 
     # -- read --
-
-    def read(self, data: bytes) -> ContainerMetadata:
-        _limits.check_input(data, "MP4")
-        return self._read(BytesSource(data))
-
-    def read_path(self, path: Path) -> ContainerMetadata:
-        with open(path, "rb") as f:
-            return self._read(FileSource(f))
 
     def _read(self, src: Source) -> ContainerMetadata:
         mv = _parse(src)
@@ -821,14 +809,6 @@ class Mp4Handler:
 
     # -- digest --
 
-    def content_digest(self, data: bytes) -> ContentDigest:
-        _limits.check_input(data, "MP4")
-        return self._digest(BytesSource(data))
-
-    def content_digest_path(self, path: Path) -> ContentDigest:
-        with open(path, "rb") as f:
-            return self._digest(FileSource(f))
-
     def _digest(self, src: Source) -> ContentDigest:
         mv = _parse(src)
         h = hashlib.sha256()
@@ -847,16 +827,6 @@ class Mp4Handler:
         return ContentDigest(SELECTOR, "sha256", h.digest())
 
     # -- write --
-
-    def write_label(self, data: bytes, label: LabelWrite) -> bytes:
-        _limits.check_input(data, "MP4")
-        src = BytesSource(data)
-        return assemble(src, self._plan(src, label))
-
-    def write_label_stream(self, src: Path, dst: BinaryIO, label: LabelWrite) -> None:
-        with open(src, "rb") as f:
-            s = FileSource(f)
-            stream(s, self._plan(s, label), dst)
 
     def _plan(self, src: Source, label: LabelWrite) -> list[Piece]:
         value = label.aigc_json.encode("utf-8")
