@@ -488,3 +488,34 @@ def test_plain_text_without_notice_or_sidecar_is_refused(tmp_path: Path) -> None
     )
     assert code == 1 and "no metadata slot" in err
     assert not (tmp_path / "o.txt").exists()
+
+
+def test_large_media_are_labelled_by_streaming(tmp_path: Path, home: Path) -> None:
+    from tests.fixtures import video
+
+    if not video.SAMPLES.get("mp4"):
+        pytest.skip("ffmpeg not available")
+    src = tmp_path / "big.mp4"
+    src.write_bytes(next(iter(video.SAMPLES["mp4"].values()))())
+    env = {"SYNTHLABEL_STREAM_THRESHOLD": "1000", "SYNTHLABEL_HOME": str(home)}
+    res = sl(
+        "label",
+        str(src),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--producer",
+        PRODUCER,
+        "--no-visible",
+        "--sign",
+        "test-producer",
+        "--json",
+        env=env,
+    )
+    assert res.returncode == 0, res.stderr
+    (r,) = json.loads(res.stdout)["results"]
+    assert any("streamed" in w for w in r["warnings"]) and r["signed"]
+    res = sl("verify", str(tmp_path / "o.mp4"), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert video.fingerprint("mp4", (tmp_path / "o.mp4").read_bytes()) == video.fingerprint(
+        "mp4", src.read_bytes()
+    )

@@ -6,13 +6,17 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from synthlabel.errors import LimitExceeded, MalformedInput, OutputError, SynthlabelError
 
 #: A sidecar record beside a file: ``<name>.aigc.json`` holding ``{"AIGC":{...}}``.
 SIDECAR_SUFFIX = ".aigc.json"
+
+#: Files above this size are labelled by streaming when the format plug-in can (metadata-only).
+STREAM_THRESHOLD = int(os.environ.get("SYNTHLABEL_STREAM_THRESHOLD", str(256 * 1024 * 1024)))
 
 #: Largest file the pipeline loads (images are held in memory; video streams, later).
 MAX_FILE_BYTES = int(os.environ.get("SYNTHLABEL_MAX_FILE_BYTES", str(1024 * 1024 * 1024)))
@@ -46,6 +50,18 @@ def atomic_write(dest: str | os.PathLike[str], data: bytes, *, like: Path | None
     A crash (even SIGKILL) leaves either the old file or the complete new one, never a partial
     file under ``dest``; the temp file is removed on any error. ``like`` copies permission bits.
     """
+    atomic_write_stream(dest, lambda fh: fh.write(data), like=like)
+
+
+def atomic_write_stream(
+    dest: str | os.PathLike[str],
+    produce: Callable[[BinaryIO], object],
+    *,
+    like: Path | None = None,
+    check: Callable[[Path], None] | None = None,
+) -> None:
+    """Like :func:`atomic_write`, for outputs written piece by piece: ``produce(fh)`` writes
+    the content; ``check(temp_path)`` may verify the complete temp file before the rename."""
     d = Path(dest)
     parent = d.parent if str(d.parent) else Path(".")
     if not parent.is_dir():
@@ -56,9 +72,11 @@ def atomic_write(dest: str | os.PathLike[str], data: bytes, *, like: Path | None
         raise OutputError(f"cannot write here: {exc.strerror}", path=str(parent)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            produce(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if check is not None:
+            check(Path(tmp))
         mode = None
         if like is not None:
             with contextlib.suppress(OSError):

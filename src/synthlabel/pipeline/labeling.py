@@ -11,10 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from synthlabel.errors import RecordError, SynthlabelError, UnsupportedFormat
 from synthlabel.formats import registry
+from synthlabel.formats.base import LabelWrite, StreamingHandler
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
+from synthlabel.model import signing
 from synthlabel.model.results import LabelResult, SignatureStatus
-from synthlabel.pipeline.io import SIDECAR_SUFFIX, atomic_write, read_file
+from synthlabel.pipeline.io import (
+    SIDECAR_SUFFIX,
+    STREAM_THRESHOLD,
+    atomic_write,
+    atomic_write_stream,
+    read_file,
+)
 from synthlabel.pipeline.parallel import run_jobs
 
 if TYPE_CHECKING:
@@ -199,6 +207,10 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
     """Label ``src`` into ``dest`` (may be the same path for in-place). Never raises."""
     t0 = time.perf_counter()
     try:
+        streamed = _label_streaming(src, dest, options)
+        if streamed is not None:
+            streamed.seconds = time.perf_counter() - t0
+            return streamed
         data = read_file(src)
         out, result = label_bytes(data, options, path=str(src))
         atomic_write(dest, out, like=src)
@@ -216,6 +228,72 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         return LabelResult(
             path=str(src), error=f"{src}: out of memory", seconds=time.perf_counter() - t0
         )
+
+
+def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResult | None:
+    """Metadata-only labelling of a large file without loading it (None: not applicable).
+
+    Used above STREAM_THRESHOLD for plug-ins with the StreamingHandler capability, when no
+    explicit label or C2PA manifest (both need the whole content) is asked for.
+    """
+    if options.visible or options.c2pa:
+        return None
+    try:
+        size = src.stat().st_size
+        if size <= STREAM_THRESHOLD:
+            return None
+        with open(src, "rb") as fh:
+            head = fh.read(registry.max_sniff_bytes())
+    except OSError:
+        return None  # the in-memory path reports the problem
+    handler = registry.sniff(head, name=str(src))
+    if not isinstance(handler, StreamingHandler):
+        return None
+    result = LabelResult(path=str(src), format=handler.id, bytes_in=size)
+    meta = handler.read_path(src)
+    if implicit.existing_records(meta):
+        result.replaced_existing = True
+        result.warnings.append("replaced an existing AIGC record")
+    record, warnings = implicit.build_record(
+        implicit.ImplicitOptions(
+            producer=options.producer,
+            produce_id=options.produce_id,
+            edited=options.edited,
+            allow_name=options.allow_name,
+        )
+    )
+    result.warnings.extend(warnings)
+    digest = None
+    if options.sign_key:
+        digest = handler.content_digest_path(src)
+        signer = load_signer(options.sign_key, options.key_home)
+        record = signing.sign_record(record, signer, content=(digest.selector, digest.digest))
+        result.signed = True
+    label = LabelWrite(
+        aigc_json=record.to_json(),
+        digital_source_type=(implicit.DST_COMPOSITE if options.edited else implicit.DST_TRAINED),
+    )
+
+    def check(tmp: Path) -> None:
+        found = implicit.existing_records(handler.read_path(tmp))
+        if found != [record]:
+            raise RecordError(
+                "verify-after-write failed: the output does not carry exactly the new record"
+            )
+        if digest is not None and handler.content_digest_path(tmp) != digest:
+            raise RecordError("verify-after-write failed: the content changed while writing")
+
+    atomic_write_stream(
+        dest,
+        lambda fh: handler.write_label_stream(src, fh, label),
+        like=src,
+        check=check if options.verify else None,
+    )
+    result.record = record
+    result.output = str(dest)
+    result.bytes_out = dest.stat().st_size
+    result.warnings.append("streamed (large file): metadata written without loading the file")
+    return result
 
 
 def _label_job(job: tuple[str, str], options: LabelOptions) -> LabelResult:
