@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/bench_metadata.py
 	$(BIN)/python bench/bench_visible.py
 	$(BIN)/python bench/bench_video_caption.py
+	$(BIN)/python bench/bench_av_metadata.py
 
 clean:
 	rm -rf .make $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-out
