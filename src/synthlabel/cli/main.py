@@ -398,8 +398,15 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
     ]
     if verbose:
         cols[4:4] = ["ProduceID", "Propagator"]
-    for col in cols:
-        table.add_column(col, overflow="fold")
+    # Columns that would be all dashes are left out (narrow terminals).
+    hide = set()
+    if not verbose and not any(r.digital_source_types for r in reports):
+        hide.add("IPTC DST")
+    if not verbose and not any(r.c2pa for r in reports):
+        hide.add("C2PA")
+    keep = [i for i, c in enumerate(cols) if c not in hide]
+    for i in keep:
+        table.add_column(cols[i], overflow="fold")
     for rep in reports:
         rec = rep.record
         dst = ", ".join(d.rsplit("/", 1)[-1] for d in rep.digital_source_types) or "—"
@@ -434,7 +441,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
                 rec.produce_id if rec else "—",
                 (rec.content_propagator or "—") if rec else "—",
             ]
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
     out.print(table)
     for rep in reports:
         lines = []
