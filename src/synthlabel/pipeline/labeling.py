@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from synthlabel.errors import RecordError, SynthlabelError, UnsupportedFormat
 from synthlabel.formats import registry
-from synthlabel.formats.base import LabelWrite, StreamingHandler
+from synthlabel.formats.base import ContainerMetadata, LabelWrite, StreamingHandler
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model import signing
+from synthlabel.model.aigc import AIGCRecord
 from synthlabel.model.results import LabelResult, SignatureStatus
 from synthlabel.pipeline.io import (
     SIDECAR_SUFFIX,
@@ -103,16 +104,8 @@ def _load_creds(spec: str) -> C2paCredentials:
     return _creds[spec]
 
 
-def label_bytes(
-    data: bytes, options: LabelOptions, *, path: str = "<bytes>"
-) -> tuple[bytes, LabelResult]:
-    """Label one file's bytes; returns the new bytes and the result (raises on failure)."""
-    t0 = time.perf_counter()
-    result = LabelResult(path=path, bytes_in=len(data))
-    handler = registry.sniff(data[: registry.max_sniff_bytes()], name=path)
-    result.format = handler.id
-    meta = handler.read(data)
-    original_xmp = meta.xmp[0].data if meta.xmp else None
+def _new_record(meta: ContainerMetadata, options: LabelOptions, result: LabelResult) -> AIGCRecord:
+    """The unsigned producer record for this output; notes a record it will replace."""
     if implicit.existing_records(meta):
         result.replaced_existing = True
         result.warnings.append("replaced an existing AIGC record")
@@ -125,6 +118,20 @@ def label_bytes(
         )
     )
     result.warnings.extend(warnings)
+    return record
+
+
+def label_bytes(
+    data: bytes, options: LabelOptions, *, path: str = "<bytes>"
+) -> tuple[bytes, LabelResult]:
+    """Label one file's bytes; returns the new bytes and the result (raises on failure)."""
+    t0 = time.perf_counter()
+    result = LabelResult(path=path, bytes_in=len(data))
+    handler = registry.sniff(data[: registry.max_sniff_bytes()], name=path)
+    result.format = handler.id
+    meta = handler.read(data)
+    original_xmp = meta.xmp[0].data if meta.xmp else None
+    record = _new_record(meta, options, result)
     body = data
     if options.visible:
         from synthlabel.label.explicit import render_explicit
@@ -251,18 +258,7 @@ def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResul
         return None
     result = LabelResult(path=str(src), format=handler.id, bytes_in=size)
     meta = handler.read_path(src)
-    if implicit.existing_records(meta):
-        result.replaced_existing = True
-        result.warnings.append("replaced an existing AIGC record")
-    record, warnings = implicit.build_record(
-        implicit.ImplicitOptions(
-            producer=options.producer,
-            produce_id=options.produce_id,
-            edited=options.edited,
-            allow_name=options.allow_name,
-        )
-    )
-    result.warnings.extend(warnings)
+    record = _new_record(meta, options, result)
     digest = None
     if options.sign_key:
         digest = handler.content_digest_path(src)
