@@ -166,6 +166,15 @@ def label(
     caption_seconds: Annotated[
         float, typer.Option("--caption-seconds", help="Video opening caption length (>= 2 s).")
     ] = 3.0,
+    persistent_corner: Annotated[
+        bool, typer.Option("--persistent-corner", help="Video: keep a corner label throughout.")
+    ] = False,
+    end_caption: Annotated[
+        bool, typer.Option("--end-caption", help="Video: also caption the closing seconds.")
+    ] = False,
+    video_voice: Annotated[
+        bool, typer.Option("--video-voice", help="Video: also put the voice prompt on the audio.")
+    ] = False,
     language: Annotated[
         str, typer.Option("--language", help="Notices and voice prompts: auto, zh, en, zh+en.")
     ] = "auto",
@@ -238,6 +247,9 @@ def label(
         audio_where=tuple(x.strip() for x in prompt_at.split(",") if x.strip()),
         language=language,
         caption_seconds=caption_seconds,
+        persistent_corner=persistent_corner,
+        end_caption=end_caption,
+        voice_on_video=video_voice,
     )
     # Fail fast on option errors that would otherwise fail every file.
     try:

@@ -54,6 +54,9 @@ class LabelOptions:
     audio_where: tuple[str, ...] = ("start",)
     language: str = "auto"
     caption_seconds: float = 3.0
+    persistent_corner: bool = False  # video: a corner label for the whole clip
+    end_caption: bool = False  # video: also caption the closing seconds
+    voice_on_video: bool = False  # video: also the voice prompt on the audio track
     extra: dict[str, Any] = field(default_factory=dict)
 
     def visible_options(self) -> VisibleOptions:
@@ -76,6 +79,9 @@ class LabelOptions:
             audio_where=self.audio_where,
             language=self.language,
             caption_seconds=self.caption_seconds,
+            persistent_corner=self.persistent_corner,
+            end_caption=self.end_caption,
+            voice_on_video=self.voice_on_video,
         )
 
 
