@@ -289,3 +289,10 @@ def update_packet(
     if not fields.well_formed or aigc_json not in [html.unescape(a) for a in fields.aigc]:
         raise MalformedInput("could not update the existing XMP packet safely")
     return out
+
+
+def remove_aigc(text: str) -> str:
+    """``text`` (a decoded packet) without any ``TC260:AIGC`` property, element or attribute
+    form, whatever prefix the TC260 namespace is bound to; everything else kept as text."""
+    prefixes = _prefixes_for(text, _TC260_NS_VARIANTS) or ["TC260"]
+    return _remove_property(text, prefixes, "AIGC")

@@ -558,8 +558,7 @@ def strip_xmp_record(packet: bytes) -> bytes | None:
         text = packet.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    prefixes = _xmp._prefixes_for(text, _xmp._TC260_NS_VARIANTS)
-    stripped = _xmp._remove_property(text, prefixes or ["TC260"], "AIGC")
+    stripped = _xmp.remove_aigc(text)
     out = stripped.encode("utf-8")
     if _xmp.read_fields(out).aigc or (fields.well_formed and not _xmp.read_fields(out).well_formed):
         return None

@@ -421,8 +421,7 @@ def _scalar(o: Any) -> bytes:
 def _strip_xmp_aigc(packet: bytes) -> bytes:
     """The packet without its TC260:AIGC property (everything else kept as text)."""
     text = packet.decode("utf-8", "replace")
-    prefixes = _xmp._prefixes_for(text, _xmp._TC260_NS_VARIANTS) or ["TC260"]
-    out = _xmp._remove_property(text, prefixes, "AIGC").encode("utf-8")
+    out = _xmp.remove_aigc(text).encode("utf-8")
     fields = _xmp.read_fields(out)
     if not fields.well_formed or fields.aigc:
         raise MalformedInput("could not remove the TC260:AIGC copy from the XMP packet")
