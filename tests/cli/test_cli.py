@@ -514,8 +514,12 @@ def test_large_media_are_labelled_by_streaming(tmp_path: Path, home: Path) -> No
     assert res.returncode == 0, res.stderr
     (r,) = json.loads(res.stdout)["results"]
     assert any("streamed" in w for w in r["warnings"]) and r["signed"]
-    res = sl("verify", str(tmp_path / "o.mp4"), env=env)
+    res = sl("verify", str(tmp_path / "o.mp4"), env=env)  # inspected by streaming too
     assert res.returncode == 0, res.stdout + res.stderr
+    res = sl("inspect", str(tmp_path / "o.mp4"), "--json", env=env)
+    (rep,) = json.loads(res.stdout)["results"]
+    assert rep["compliance"] == "compliant" and rep["content_selector"] == "synthlabel.mp4.v1"
+    assert rep["records"][0]["producer_signature"]["binding"] == "intact"
     assert video.fingerprint("mp4", (tmp_path / "o.mp4").read_bytes()) == video.fingerprint(
         "mp4", src.read_bytes()
     )

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synthlabel.errors import RecordError, SynthlabelError
 from synthlabel.formats import _xmp, registry
-from synthlabel.formats.base import Carrier, ContainerMetadata, FormatHandler
+from synthlabel.formats.base import (
+    Carrier,
+    ContainerMetadata,
+    ContentDigest,
+    FormatHandler,
+    StreamingHandler,
+)
 from synthlabel.model import provider_code, signing
 from synthlabel.model.aigc import looks_like_record, parse_record
 from synthlabel.model.results import (
@@ -52,13 +59,18 @@ def _carrier_values(c: Carrier, report: InspectionReport) -> list[tuple[str, str
     return []
 
 
-def _scan(data: bytes) -> list[tuple[int, str]]:
-    """Fallback: find AIGC JSON anywhere in the first/last SCAN_WINDOW bytes."""
-    hits: list[tuple[int, str]] = []
+def _windows(data: bytes) -> list[tuple[int, bytes]]:
+    """The first and last SCAN_WINDOW bytes (with their offsets)."""
     windows = [(0, data[:SCAN_WINDOW])]
     if len(data) > SCAN_WINDOW:
         start = max(SCAN_WINDOW, len(data) - SCAN_WINDOW)
         windows.append((start, data[start:]))
+    return windows
+
+
+def _scan(windows: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
+    """Fallback: find AIGC JSON anywhere in the given windows of the file."""
+    hits: list[tuple[int, str]] = []
     for base, chunk in windows:
         for m in _SCAN_RE.finditer(chunk):
             brace = chunk.find(b"{", m.start())
@@ -70,6 +82,76 @@ def _scan(data: bytes) -> list[tuple[int, str]]:
             if len(hits) >= 8:
                 return hits
     return hits
+
+
+class _Input:
+    """What the inspector reads: bytes in memory, or a large file through a streaming plug-in."""
+
+    def __init__(self, data: bytes | None = None, path: Path | None = None, size: int = 0):
+        self.data, self.path = data, path
+        self.size = len(data) if data is not None else size
+
+    def head(self) -> bytes:
+        if self.data is not None:
+            return self.data[: registry.max_sniff_bytes()]
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            return fh.read(registry.max_sniff_bytes())
+
+    def meta(self, handler: FormatHandler) -> ContainerMetadata:
+        if self.data is not None:
+            return handler.read(self.data)
+        assert isinstance(handler, StreamingHandler) and self.path is not None
+        return handler.read_path(self.path)
+
+    def digest(self, handler: FormatHandler) -> ContentDigest:
+        if self.data is not None:
+            return handler.content_digest(self.data)
+        assert isinstance(handler, StreamingHandler) and self.path is not None
+        return handler.content_digest_path(self.path)
+
+    def windows(self) -> list[tuple[int, bytes]]:
+        if self.data is not None:
+            return _windows(self.data)
+        assert self.path is not None
+        out = []
+        with open(self.path, "rb") as fh:
+            out.append((0, fh.read(SCAN_WINDOW)))
+            if self.size > SCAN_WINDOW:
+                start = max(SCAN_WINDOW, self.size - SCAN_WINDOW)
+                fh.seek(start)
+                out.append((start, fh.read(SCAN_WINDOW)))
+        return out
+
+
+def inspect_path(
+    path: Path,
+    *,
+    trust: TrustStore | None = None,
+    verify: bool = True,
+    sidecar: bytes | None = None,
+) -> InspectionReport | None:
+    """Inspect a large file through its plug-in's streaming methods (None: the plug-in cannot
+    stream, read the bytes instead). C2PA manifests in such files are reported, not validated."""
+    size = path.stat().st_size
+    src = _Input(path=path, size=size)
+    try:
+        handler = registry.sniff(src.head(), name=str(path))
+    except SynthlabelError:
+        return None
+    if not isinstance(handler, StreamingHandler):
+        return None
+    return _inspect(
+        src,
+        path=str(path),
+        handler=handler,
+        trust=trust,
+        c2pa=False,
+        trust_anchors_pem=None,
+        verify=verify,
+        known_digest=None,
+        sidecar=sidecar,
+    )
 
 
 def inspect_bytes(
@@ -90,18 +172,43 @@ def inspect_bytes(
     (signatures are then reported as ``None``). ``known_digest`` (selector, digest) lets a
     caller that has just computed the content digest skip recomputing it.
     """
-    report = InspectionReport(path=path, size=len(data))
+    return _inspect(
+        _Input(data),
+        path=path,
+        handler=handler,
+        trust=trust,
+        c2pa=c2pa,
+        trust_anchors_pem=trust_anchors_pem,
+        verify=verify,
+        known_digest=known_digest,
+        sidecar=sidecar,
+    )
+
+
+def _inspect(
+    src: _Input,
+    *,
+    path: str,
+    handler: FormatHandler | None,
+    trust: TrustStore | None,
+    c2pa: bool,
+    trust_anchors_pem: bytes | None,
+    verify: bool,
+    known_digest: tuple[str, bytes] | None,
+    sidecar: bytes | None,
+) -> InspectionReport:
+    report = InspectionReport(path=path, size=src.size)
     try:
-        handler = handler or registry.sniff(data[: registry.max_sniff_bytes()], name=path)
+        handler = handler or registry.sniff(src.head(), name=path)
         report.format = handler.id
         report.media_kind = handler.media_kind.value
-        meta = handler.read(data)
+        meta = src.meta(handler)
     except SynthlabelError as exc:
         report.error = exc.message + (f" (at byte {exc.offset})" if exc.offset is not None else "")
         report.compliance = Compliance.INCONCLUSIVE
         return report
     report.warnings.extend(meta.warnings)
-    _read_records(report, meta, data)
+    _read_records(report, meta, src)
     if sidecar is not None:
         _add_record(report, "sidecar", "sidecar .aigc.json", 0, sidecar.decode("utf-8", "replace"))
         if report.records and report.records[-1].carrier == "sidecar":
@@ -117,7 +224,7 @@ def inspect_bytes(
     def digest_for(selector: str) -> bytes | None:
         if selector not in digest_cache:
             try:
-                d = handler.content_digest(data)
+                d = src.digest(handler)
             except SynthlabelError:
                 digest_cache[selector] = None
             else:
@@ -129,20 +236,20 @@ def inspect_bytes(
 
     if verify:
         _verify(report, digest_for, trust)
-    if c2pa and meta.c2pa:
-        report.c2pa = _read_c2pa(data, handler, trust_anchors_pem)
+    if c2pa and meta.c2pa and src.data is not None:
+        report.c2pa = _read_c2pa(src.data, handler, trust_anchors_pem)
     elif meta.c2pa:
         report.c2pa = C2paSummary(present=True, checked=False)
     report.compliance = _compliance(report)
     return report
 
 
-def _read_records(report: InspectionReport, meta: ContainerMetadata, data: bytes) -> None:
+def _read_records(report: InspectionReport, meta: ContainerMetadata, src: _Input) -> None:
     for c in meta.carriers:
         for location, raw in _carrier_values(c, report):
             _add_record(report, c.kind, location, c.offset, raw)
     if not report.records:
-        for offset, text in _scan(data):
+        for offset, text in _scan(src.windows()):
             _add_record(report, "scan", "byte scan", offset, text, quiet=True)
             if report.records:
                 report.records[-1].warnings.append(

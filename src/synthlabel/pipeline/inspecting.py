@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthlabel.errors import SynthlabelError
-from synthlabel.inspect.reader import inspect_bytes
+from synthlabel.inspect.reader import inspect_bytes, inspect_path
 from synthlabel.model.keys import KeyStore, TrustStore
 from synthlabel.model.results import Compliance, InspectionReport
-from synthlabel.pipeline.io import SIDECAR_SUFFIX, read_file
+from synthlabel.pipeline.io import SIDECAR_SUFFIX, STREAM_THRESHOLD, read_file
 from synthlabel.pipeline.parallel import run_jobs
 
 
@@ -37,14 +37,11 @@ def _trust(options: InspectOptions) -> TrustStore:
 
 
 def inspect_file(path: Path, options: InspectOptions | None = None) -> InspectionReport:
-    """Inspect one file. Never raises: problems are reported in the result."""
+    """Inspect one file. Never raises: problems are reported in the result.
+
+    Files over STREAM_THRESHOLD are read through the plug-in's streaming methods when it has
+    them (records, signatures and content binding without loading the file)."""
     options = options or InspectOptions()
-    try:
-        data = read_file(path)
-    except SynthlabelError as exc:
-        return InspectionReport(
-            path=str(path), error=exc.message, compliance=Compliance.INCONCLUSIVE
-        )
     anchors = None
     if options.c2pa_trust_anchors:
         try:
@@ -53,19 +50,15 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
 
             check_trust_anchors(anchors)
         except SynthlabelError as exc:
-            return InspectionReport(
-                path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE
-            )
+            return _failed(path, str(exc))
         except OSError as exc:
-            return InspectionReport(
-                path=str(path),
-                error=f"cannot read trust anchors {options.c2pa_trust_anchors}: {exc.strerror}",
-                compliance=Compliance.INCONCLUSIVE,
+            return _failed(
+                path, f"cannot read trust anchors {options.c2pa_trust_anchors}: {exc.strerror}"
             )
     try:
         trust = _trust(options)
     except SynthlabelError as exc:
-        return InspectionReport(path=str(path), error=str(exc), compliance=Compliance.INCONCLUSIVE)
+        return _failed(path, str(exc))
     sidecar = None
     side = path.with_name(path.name + SIDECAR_SUFFIX)
     if side.is_file():
@@ -73,6 +66,16 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
             sidecar = read_file(side, limit=1024 * 1024)
         except SynthlabelError:
             sidecar = None
+    try:
+        if path.is_file() and path.stat().st_size > STREAM_THRESHOLD:
+            streamed = inspect_path(path, trust=trust, verify=options.verify, sidecar=sidecar)
+            if streamed is not None:
+                return streamed
+        data = read_file(path)
+    except SynthlabelError as exc:
+        return _failed(path, exc.message)
+    except OSError as exc:
+        return _failed(path, f"cannot read: {exc.strerror}")
     return inspect_bytes(
         data,
         path=str(path),
@@ -82,6 +85,10 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         trust_anchors_pem=anchors,
         verify=options.verify,
     )
+
+
+def _failed(path: Path, error: str) -> InspectionReport:
+    return InspectionReport(path=str(path), error=error, compliance=Compliance.INCONCLUSIVE)
 
 
 def _job(path: str, options: InspectOptions) -> InspectionReport:
