@@ -265,7 +265,7 @@ def label(
         if visible:
             from synthlabel.label.visible import check_label_text
 
-            options.visible_options()
+            # Building the options validates text and position once, before any file.
             problems = check_label_text(options.visible_options().text)
             if problems:
                 err.print(f"warning: label text: {'; '.join(problems)}")
@@ -640,14 +640,8 @@ def keys_generate(
 
 
 def _key_dict(info: Any) -> dict[str, Any]:
-    d = getattr(info, "to_dict", None)
-    if callable(d):
-        return dict(d())
-    return {
-        k: getattr(info, k)
-        for k in ("key_id", "algorithm", "name", "created", "active")
-        if hasattr(info, k)
-    }
+    """KeyInfo and TrustedKey both serialise with ``to_dict``."""
+    return dict(info.to_dict())
 
 
 @keys_app.command("list")

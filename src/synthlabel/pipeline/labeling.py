@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,6 @@ class LabelOptions:
     persistent_corner: bool = False  # video: a corner label for the whole clip
     end_caption: bool = False  # video: also caption the closing seconds
     voice_on_video: bool = False  # video: also the voice prompt on the audio track
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def visible_options(self) -> VisibleOptions:
         from synthlabel.label.visible import VisibleOptions
@@ -316,7 +315,3 @@ def label_many(
             "--produce-id can only be given for a single file (ProduceID must be unique)"
         )
     return run_jobs(_label_job, items, options, workers=workers, on_result=on_result)
-
-
-def with_overrides(options: LabelOptions, **changes: Any) -> LabelOptions:
-    return replace(options, **changes)
