@@ -114,14 +114,10 @@ def write_record(
 def sign(
     record: AIGCRecord,
     signer: signing.Signer,
-    handler: FormatHandler,
-    data: bytes,
+    digest: ContentDigest,
     *,
     role: signing.Role = "producer",
-    digest: ContentDigest | None = None,
 ) -> AIGCRecord:
-    """Sign ``record`` and bind it to the content of ``data`` (digest excludes metadata).
-
-    Pass ``digest`` when the caller already computed ``handler.content_digest(data)``."""
-    digest = digest or handler.content_digest(data)
+    """Sign ``record`` and bind it to the content digest of its file (the plug-in's
+    ``content_digest`` / ``content_digest_path``, which metadata edits do not change)."""
     return signing.sign_record(record, signer, role=role, content=(digest.selector, digest.digest))

@@ -14,7 +14,6 @@ from synthlabel.formats import registry
 from synthlabel.formats.base import ContainerMetadata, LabelWrite, StreamingHandler
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
-from synthlabel.model import signing
 from synthlabel.model.aigc import AIGCRecord
 from synthlabel.model.results import LabelResult, SignatureStatus
 from synthlabel.pipeline.io import (
@@ -149,7 +148,7 @@ def label_bytes(
     if options.sign_key:
         digest = handler.content_digest(body)
         signer = load_signer(options.sign_key, options.key_home)
-        record = implicit.sign(record, signer, handler, body, digest=digest)
+        record = implicit.sign(record, signer, digest)
         result.signed = True
     try:
         out = implicit.write_record(
@@ -268,7 +267,7 @@ def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResul
     if options.sign_key:
         digest = handler.content_digest_path(src)
         signer = load_signer(options.sign_key, options.key_home)
-        record = signing.sign_record(record, signer, content=(digest.selector, digest.digest))
+        record = implicit.sign(record, signer, digest)
         result.signed = True
     label = LabelWrite(
         aigc_json=record.to_json(),
