@@ -1,0 +1,578 @@
+"""``sl-img-1``: a tiled spread-spectrum luminance watermark with a self-synchronising template.
+
+Design (measured choices are in docs/watermark-image.md):
+
+* **Where**: luminance only. The same delta is added to R, G and B, so grayscale conversion
+  keeps the mark and the detector works on ``0.299 R + 0.587 G + 0.114 B``.
+* **Geometry relative to the image**: the pattern lives on a grid of *chips* whose size is a
+  fixed fraction of the image's short side (the *working resolution* has a short side of
+  :data:`WORK` pixels and a chip is :data:`CHIP` working pixels). Resizing therefore does not
+  change the pattern relative to the image: a 0.5x copy or a screenshot scaled by 0.8 reads at
+  scale 1. Large images are as cheap to detect as small ones (everything happens after one
+  area-downscale), and the chips are large, smooth blobs that survive JPEG, blur and rescaling.
+* **What**: a tile of :data:`TILE` x :data:`TILE` chips repeats over the image. Each chip holds
+  ``a * S + b * PN * c`` where ``S`` is a keyed +-1 synchronisation pattern, ``c`` is one of the
+  258 channel bits of :func:`synthlabel.watermark._ecc.frame` (64 payload bits + CRC-16,
+  rate-1/3 convolutional code) spread over ~4 chips per bit, ``PN`` a keyed +-1 sign. Chips are
+  rendered to pixels with a raised-cosine interpolation kernel (smooth, partition of unity),
+  computed separably as ``A_y @ tile @ A_x.T`` with periodic interpolation matrices: exact
+  geometry at any size, no per-pixel index maps.
+* **How strong**: a perceptual gain from the local activity of the luminance (texture hides
+  more) with a floor so flat and synthetic images still carry the mark, normalised so the
+  embedding lands at a target PSNR. Pixels that would clip at 0/255 are handled by shifting
+  the delta away from the clipped side (asymmetric modulation), so the pattern survives on
+  white backgrounds.
+* **Detection**: downscale to the working resolution; whiten (luminance minus a local mean,
+  divided by the local deviation) to remove the host; the tiling makes the autocorrelation of
+  that residual periodic, and its lattice peaks give the scale and rotation; after undoing
+  them, the residual is folded (summed) modulo the tile, so crops become cyclic shifts; the
+  shift and the 8 dihedral orientations (flips, 90-degree turns) are found by FFT
+  cross-correlation with the rendered sync pattern; chips are then read with the matched
+  (adjoint) filter, despread into soft channel values and decoded (soft Viterbi + CRC).
+* **Calibration**: the sync peak's z-score (peak minus the mean of all shifts, over their
+  standard deviation) gives a Gaussian tail probability, multiplied (Bonferroni) by the number
+  of positions x orientations x geometry candidates tried, then by 2^-16 for the CRC: the
+  decoded bits at a position chosen by the sync search on an unmarked image are independent of
+  that search, so they pass the CRC with probability 2^-16. ``bench/bench_wm_image.py --fpr``
+  checks this on 10,000 unmarked images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from synthlabel.watermark import _ecc
+from synthlabel.watermark.base import (
+    DEFAULT_P_THRESHOLD,
+    Detection,
+    SoftReading,
+    WatermarkCapacityError,
+    WatermarkError,
+    absent,
+)
+from synthlabel.watermark.payload import bits_to_bytes, bytes_to_bits
+
+ALGORITHM_ID = "sl-img-1"
+PAYLOAD_BITS = 64
+CRC_WIDTH = 16
+CODED_BITS = _ecc.coded_length(PAYLOAD_BITS + CRC_WIDTH)  # 258
+
+#: Short side of the working resolution (pixels) on which the pattern geometry is defined.
+WORK = 256
+#: Chip size in working pixels.
+CHIP = 2
+#: Chips per tile side.
+TILE = 32
+#: Tile period in working pixels.
+PERIOD = TILE * CHIP
+#: Smallest short side (pixels) that still gives one pixel per chip.
+MIN_SIDE = WORK // CHIP
+#: Energy split between the sync template and the data (a^2 + b^2 = 1).
+SYNC_AMP = math.sqrt(0.2)
+DATA_AMP = math.sqrt(0.8)
+#: Target PSNR (dB) of the embedded luminance delta at strength 1.
+TARGET_PSNR = 42.6
+#: Mask floor relative to the median activity (so flat images still carry the mark).
+_KEY = b"synthlabel/sl-img-1/v1"
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+
+
+def _rng(label: str) -> np.random.Generator:
+    seed = int.from_bytes(hashlib.sha256(_KEY + b"/" + label.encode()).digest()[:8], "big")
+    return np.random.default_rng(seed)
+
+
+def _keyed_patterns() -> tuple[F64, F64, npt.NDArray[np.intp]]:
+    """The sync pattern S, the spreading signs PN (TILE x TILE, +-1) and the chip->bit map."""
+    sync = _rng("sync").choice([-1.0, 1.0], size=(TILE, TILE))
+    pn = _rng("pn").choice([-1.0, 1.0], size=(TILE, TILE))
+    perm = _rng("perm").permutation(TILE * TILE)
+    bit_of_chip = (perm % CODED_BITS).reshape(TILE, TILE).astype(np.intp)
+    return sync, pn, bit_of_chip
+
+
+_SYNC, _PN, _BIT_OF_CHIP = _keyed_patterns()
+
+
+def _interp_matrix(n_px: int, chips_per_px: float, period: int = TILE) -> F32:
+    """(n_px, period) raised-cosine interpolation weights of a periodic chip sequence.
+
+    Pixel ``i`` sits at chip coordinate ``u = (i + 0.5) * chips_per_px - 0.5``; it takes
+    ``0.5 (1 + cos(pi f))`` of chip ``floor(u)`` and the rest of the next chip (``f`` the
+    fractional part): a smooth (C1) partition of unity.
+    """
+    u = (np.arange(n_px, dtype=np.float64) + 0.5) * chips_per_px - 0.5
+    k0 = np.floor(u)
+    f = u - k0
+    w0 = 0.5 * (1.0 + np.cos(np.pi * f))
+    a = np.zeros((n_px, period), dtype=np.float64)
+    rows = np.arange(n_px)
+    k = k0.astype(np.int64)
+    np.add.at(a, (rows, k % period), w0)
+    np.add.at(a, (rows, (k + 1) % period), 1.0 - w0)
+    return a.astype(np.float32)
+
+
+# Rendering of one tile at working resolution (PERIOD x PERIOD pixels) and its adjoint.
+_A_TILE = _interp_matrix(PERIOD, 1.0 / CHIP)
+_SYNC_PX = (_A_TILE @ _SYNC.astype(np.float32) @ _A_TILE.T).astype(np.float64)
+_SYNC_PX -= _SYNC_PX.mean()
+_SYNC_PX_F = np.conj(np.fft.fft2(_SYNC_PX))
+_SYNC_PX_NORM = float(np.sqrt(np.sum(_SYNC_PX**2)))
+
+
+def _tile_values(coded: npt.NDArray[np.uint8]) -> F32:
+    """Chip amplitudes of one tile for these channel bits."""
+    signs = 2.0 * coded.astype(np.float64)[_BIT_OF_CHIP] - 1.0
+    return (SYNC_AMP * _SYNC + DATA_AMP * _PN * signs).astype(np.float32)
+
+
+def _coded_bits(payload: bytes) -> npt.NDArray[np.uint8]:
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) * 8 < PAYLOAD_BITS:
+        raise WatermarkError(
+            f"{ALGORITHM_ID} payload must be {PAYLOAD_BITS // 8} bytes, got {len(payload)!r}"
+        )
+    return _ecc.frame(bytes_to_bits(bytes(payload), PAYLOAD_BITS), CRC_WIDTH)
+
+
+def _check_size(h: int, w: int) -> None:
+    if min(h, w) < MIN_SIDE:
+        raise WatermarkCapacityError(
+            f"image {w}x{h} is too small for a {PAYLOAD_BITS}-bit watermark "
+            f"(needs at least {MIN_SIDE}x{MIN_SIDE})"
+        )
+
+
+def _work_shape(h: int, w: int) -> tuple[int, int]:
+    s = WORK / min(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def render_pattern(h: int, w: int, payload: bytes) -> F32:
+    """The unit-amplitude pattern (chip values +-(a+-b)) at full resolution, H x W float32."""
+    _check_size(h, w)
+    tile = _tile_values(_coded_bits(payload))
+    cpp = WORK / min(h, w) / CHIP  # chips per full-resolution pixel
+    ay = _interp_matrix(h, cpp)
+    ax = _interp_matrix(w, cpp)
+    out: F32 = ((ay @ tile) @ ax.T).astype(np.float32)
+    return out
+
+
+# ----------------------------------------------------------------------------- masking
+_MASK_SIDE = 512  # short side at which the perceptual mask is computed
+_MASK_FLOOR = 0.35  # floor of the gain, relative to the image's mean activity... (see _gain)
+_FLAT_ACT = 3.0  # activity (grey levels) below which a region counts as flat
+
+
+def _gain(y: npt.NDArray[Any]) -> F32:
+    """Perceptual gain map (H x W float32, mean-square 1) from the local activity of ``y``."""
+    h, w = y.shape
+    s = min(1.0, _MASK_SIDE / min(h, w))
+    if s < 1.0:
+        ys = cv2.resize(
+            y, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+        )
+    else:
+        ys = y
+    ys = ys.astype(np.float32)
+    hp = ys - cv2.GaussianBlur(ys, (0, 0), 1.5)
+    act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
+    g = np.sqrt(act * act + _FLAT_ACT * _FLAT_ACT)
+    g = g / float(np.sqrt(np.mean(g * g)) or 1.0)
+    if s < 1.0:
+        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(g, dtype=np.float32)
+
+
+def _embed_luma(y: npt.NDArray[Any], pattern: F32, strength: float) -> F32:
+    """The luminance delta (float32, H x W) for host luminance ``y``."""
+    g = _gain(y)
+    d = pattern * g
+    rms = float(np.sqrt(np.mean(d * d))) or 1.0
+    target = 255.0 * 10.0 ** (-TARGET_PSNR / 20.0) * strength
+    d *= target / rms
+    # Asymmetric modulation near the clipping points: shift the local delta away from the
+    # saturated side instead of losing half of it.
+    yf = y.astype(np.float32)
+    env = 2.0 * np.sqrt(cv2.GaussianBlur(d * d, (0, 0), 3.0))
+    hi = cv2.GaussianBlur(np.clip(yf + env - 255.0, 0.0, None), (0, 0), 2.0)
+    lo = cv2.GaussianBlur(np.clip(env - yf, 0.0, None), (0, 0), 2.0)
+    out: F32 = (d - hi + lo).astype(np.float32)
+    return out
+
+
+def _as_luma(img: npt.NDArray[Any]) -> tuple[U8, str]:
+    if img.ndim == 2:
+        return np.ascontiguousarray(img, dtype=np.uint8), "gray"
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        rgb = np.ascontiguousarray(img[..., :3], dtype=np.uint8)
+        y: U8 = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+        return y, "rgb" if img.shape[2] == 3 else "rgba"
+    raise WatermarkError(f"expected an HxW, HxWx3 or HxWx4 uint8 image, got shape {img.shape}")
+
+
+def _apply_delta(img: U8, d: F32) -> U8:
+    di = np.rint(d).astype(np.int16)
+    if img.ndim == 2:
+        gray: U8 = np.clip(img.astype(np.int16) + di, 0, 255).astype(np.uint8)
+        return gray
+    out: U8 = img.copy()
+    for c in range(3):
+        out[..., c] = np.clip(img[..., c].astype(np.int16) + di, 0, 255).astype(np.uint8)
+    return out
+
+
+# ----------------------------------------------------------------------------- detection
+@dataclass
+class _Geom:
+    scale: float
+    angle: float  # degrees
+    source: str
+
+
+@dataclass
+class _Sync:
+    z: float
+    geom: _Geom
+    dihedral: int
+    shift: tuple[float, float]
+    folded: F64 = field(repr=False)
+
+
+def _whiten(yw: F32) -> F32:
+    """Host removal: luminance minus its local mean, divided by the local deviation."""
+    hp = yw - cv2.GaussianBlur(yw, (0, 0), 2.0)
+    dev = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
+    r = hp / (dev + 1.0)
+    out: F32 = np.clip(r, -3.0, 3.0).astype(np.float32)
+    return out
+
+
+def _lattice_candidates(r: F32, n_peaks: int = 4) -> list[_Geom]:
+    """Scale/rotation hypotheses from the peaks of the residual's autocorrelation."""
+    h, w = r.shape
+    f = np.fft.rfft2(r)
+    p = np.abs(f) ** 2
+    acf = np.fft.irfft2(p, s=(h, w))
+    acf = np.fft.fftshift(acf)
+    cy, cx = h // 2, w // 2
+    yy, xx = np.mgrid[0:h, 0:w]
+    dy, dx = yy - cy, xx - cx
+    rad = np.hypot(dy, dx)
+    rmax = min(2.3 * PERIOD, 0.48 * min(h, w))
+    ring = (rad >= 0.6 * PERIOD) & (rad <= rmax) & ((dy > 0) | ((dy == 0) & (dx > 0)))
+    a = acf.astype(np.float32)
+    local_max = a >= cv2.dilate(a, np.ones((5, 5), np.uint8))
+    cand = np.flatnonzero((local_max & ring).ravel())
+    out: list[_Geom] = []
+    if cand.size == 0:
+        return out
+    vals = a.ravel()[cand]
+    order = cand[np.argsort(vals)[::-1][:n_peaks]]
+    for idx in order:
+        py, px = divmod(int(idx), w)
+
+        # sub-pixel refinement (parabola through the neighbours)
+        def _sub(c: float, m: float, p_: float) -> float:
+            den = m - 2 * c + p_
+            return 0.0 if den >= 0 else 0.5 * (m - p_) / den
+
+        oy = _sub(a[py, px], a[py - 1, px], a[(py + 1) % h, px]) if py > 0 else 0.0
+        ox = _sub(a[py, px], a[py, px - 1], a[py, (px + 1) % w]) if px > 0 else 0.0
+        vy, vx = py - cy + oy, px - cx + ox
+        length = math.hypot(vy, vx)
+        ang = math.degrees(math.atan2(vy, vx))
+        for mult, dang in ((1.0, 0.0), (math.sqrt(2.0), 45.0), (2.0, 0.0)):
+            sc = length / (PERIOD * mult)
+            an = ((ang - dang + 45.0) % 90.0) - 45.0
+            if 0.45 <= sc <= 2.2:
+                out.append(_Geom(sc, an, "acf"))
+    return out
+
+
+def _fold(r: F32, geom: _Geom) -> F64:
+    """Undo scale/rotation (output lattice axis-aligned with period PERIOD) and fold."""
+    h, w = r.shape
+    if abs(geom.scale - 1.0) < 1e-6 and abs(geom.angle) < 1e-6:
+        rr = r
+    else:
+        ho = max(PERIOD, math.ceil(h / geom.scale))
+        wo = max(PERIOD, math.ceil(w / geom.scale))
+        th = math.radians(geom.angle)
+        c, s = geom.scale * math.cos(th), geom.scale * math.sin(th)
+        # input = centre_in + [[c, -s], [s, c]] @ (output - centre_out)
+        cxi, cyi, cxo, cyo = (w - 1) / 2, (h - 1) / 2, (wo - 1) / 2, (ho - 1) / 2
+        m = np.array(
+            [[c, -s, cxi - c * cxo + s * cyo], [s, c, cyi - s * cxo - c * cyo]], dtype=np.float64
+        )
+        rr = cv2.warpAffine(  # type: ignore[assignment]
+            r,
+            m,
+            (wo, ho),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
+    h2, w2 = rr.shape
+    ph, pw = -h2 % PERIOD, -w2 % PERIOD
+    if ph or pw:
+        rr = np.pad(rr, ((0, ph), (0, pw)))
+    folded: F64 = (
+        rr.reshape(rr.shape[0] // PERIOD, PERIOD, rr.shape[1] // PERIOD, PERIOD)
+        .sum(axis=(0, 2))
+        .astype(np.float64)
+    )
+    return folded
+
+
+def _dihedral(t: F64, k: int) -> F64:
+    """The k-th of the 8 dihedral transforms (k & 4: transpose; k & 3: quarter turns)."""
+    if k & 4:
+        t = t.T
+    return np.rot90(t, k & 3)
+
+
+def _sync_search(folded: F64, geom: _Geom) -> _Sync:
+    """Best (dihedral, cyclic shift) of the sync template in a folded tile, with its z-score."""
+    folded = folded - folded.mean()
+    corrs = np.empty((8, PERIOD, PERIOD))
+    for k in range(8):
+        corrs[k] = np.real(np.fft.ifft2(np.fft.fft2(_dihedral(folded, k)) * _SYNC_PX_F))
+    mu = float(corrs.mean())
+    sd = float(corrs.std()) or 1.0
+    k, iy, ix = (int(v) for v in np.unravel_index(int(np.argmax(corrs)), corrs.shape))
+    c = corrs[k]
+
+    def _sub(cm: float, c0: float, cp: float) -> float:
+        den = cm - 2 * c0 + cp
+        return 0.0 if den >= 0 else float(np.clip(0.5 * (cm - cp) / den, -0.5, 0.5))
+
+    oy = _sub(c[(iy - 1) % PERIOD, ix], c[iy, ix], c[(iy + 1) % PERIOD, ix])
+    ox = _sub(c[iy, (ix - 1) % PERIOD], c[iy, ix], c[iy, (ix + 1) % PERIOD])
+    z = (float(c[iy, ix]) - mu) / sd
+    return _Sync(z, geom, int(k), (float(iy) + oy, float(ix) + ox), folded)
+
+
+def _aligned_tile(s: _Sync) -> F64:
+    """The folded tile transformed and shifted so that it lines up with the embedded tile."""
+    t = _dihedral(s.folded, s.dihedral)
+    f = np.fft.fft2(t)
+    ky = np.fft.fftfreq(PERIOD)[:, None]
+    kx = np.fft.fftfreq(PERIOD)[None, :]
+    # correlation peak at (dy, dx) means t(x) ~ sync(x - d): shift t back by d
+    ramp = np.exp(2j * np.pi * (ky * s.shift[0] + kx * s.shift[1]))
+    out: F64 = np.real(np.fft.ifft2(f * ramp))
+    return out
+
+
+def _soft_bits(tile_px: F64) -> tuple[F64, float]:
+    """Matched-filter chip values -> soft channel values (LLR scale) and an SNR estimate."""
+    a = _A_TILE.astype(np.float64)
+    chips = a.T @ tile_px @ a
+    chips = chips - chips.mean()
+    # remove the sync component (its amplitude estimated by projection)
+    sync_amp = float(np.sum(chips * _SYNC) / _SYNC.size)
+    data = (chips - sync_amp * _SYNC) * _PN
+    sums = np.bincount(_BIT_OF_CHIP.ravel(), weights=data.ravel(), minlength=CODED_BITS)
+    counts = np.bincount(_BIT_OF_CHIP.ravel(), minlength=CODED_BITS).astype(np.float64)
+    soft = np.asarray(sums / np.sqrt(counts), dtype=np.float64)
+    mu = float(np.mean(np.abs(soft)))
+    var = max(float(np.mean(soft * soft)) - mu * mu, 1e-3 * mu * mu + 1e-12)
+    llr: F64 = soft * (2.0 * mu / var)
+    return llr, mu / math.sqrt(var)
+
+
+def _log10_gauss_sf(z: float) -> float:
+    """log10 P[N(0,1) >= z], stable for large z."""
+    if z < 5.0:
+        return math.log10(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300))
+    # asymptotic expansion of the Mills ratio
+    ln = -0.5 * z * z - math.log(z * math.sqrt(2 * math.pi)) + math.log1p(-1.0 / (z * z))
+    return ln / math.log(10.0)
+
+
+def _to_work(y: npt.NDArray[Any]) -> F32:
+    h, w = y.shape
+    hw, ww = _work_shape(h, w)
+    interp = cv2.INTER_AREA if hw < h else cv2.INTER_CUBIC
+    out: F32 = cv2.resize(y, (ww, hw), interpolation=interp).astype(np.float32)
+    return out
+
+
+@dataclass
+class ImageWatermarkAlgo:
+    """The ``sl-img-1`` image watermark (see the module docstring for the design)."""
+
+    id: str = ALGORITHM_ID
+    name: str = "synthlabel tiled spread-spectrum luminance watermark"
+    media_kind: str = "image"
+    payload_bits: int = PAYLOAD_BITS
+    #: geometry candidates tried from the autocorrelation (besides the identity)
+    n_acf_peaks: int = 4
+
+    # ---------------------------------------------------------------- embedding
+    def embed(self, rgb: U8, payload: bytes, *, strength: float = 1.0) -> U8:
+        """Watermark an RGB (HxWx3), RGBA (alpha untouched) or grayscale (HxW) uint8 image."""
+        img = np.asarray(rgb)
+        if img.dtype != np.uint8:
+            raise WatermarkError(f"expected a uint8 image, got {img.dtype}")
+        if not strength > 0:
+            raise WatermarkError(f"strength must be positive, got {strength}")
+        y, _kind = _as_luma(img)
+        h, w = y.shape
+        pattern = render_pattern(h, w, payload)
+        d = _embed_luma(y, pattern, strength)
+        return _apply_delta(img, d)
+
+    def luma_embedder(
+        self, height: int, width: int, payload: bytes, *, strength: float = 1.0
+    ) -> Callable[[U8], U8]:
+        """A per-frame embedder for Y planes of a fixed size (pattern precomputed once)."""
+        pattern = render_pattern(height, width, payload)
+
+        def _embed(y: U8) -> U8:
+            if y.shape != (height, width):
+                raise WatermarkError(f"expected a {height}x{width} Y plane, got {y.shape}")
+            return _apply_delta(np.asarray(y, dtype=np.uint8), _embed_luma(y, pattern, strength))
+
+        return _embed
+
+    # ---------------------------------------------------------------- detection
+    def _search(self, y: npt.NDArray[Any]) -> tuple[_Sync, int]:
+        yw = _to_work(y)
+        r = _whiten(yw)
+        geoms = [_Geom(1.0, 0.0, "identity")]
+        geoms += _lattice_candidates(r, self.n_acf_peaks)
+        best: _Sync | None = None
+        tried = 0
+        for g in geoms:
+            s = _sync_search(_fold(r, g), g)
+            tried += 1
+            if best is None or s.z > best.z:
+                best = s
+        assert best is not None
+        # local refinement of the best geometry on the sync score
+        if best.geom.source != "identity" or best.z < 8.0:
+            g0 = best.geom
+            for ds in (-0.01, 0.0, 0.01):
+                for da in (-0.4, 0.0, 0.4):
+                    if ds == 0.0 and da == 0.0:
+                        continue
+                    g = _Geom(g0.scale * (1 + ds), g0.angle + da, "refine")
+                    s = _sync_search(_fold(r, g), g)
+                    tried += 1
+                    if s.z > best.z:
+                        best = s
+        return best, tried
+
+    def _n_tests(self, tried: int) -> float:
+        return float(tried * 8 * PERIOD * PERIOD)
+
+    def read_luma(self, y: U8) -> SoftReading:
+        """Soft channel values of one luminance plane (for combining many frames)."""
+        arr = np.asarray(y)
+        if arr.ndim != 2 or min(arr.shape) < 16:
+            return SoftReading(np.zeros(CODED_BITS), 0.0, {"reason": "unusable plane"})
+        best, tried = self._search(arr.astype(np.uint8) if arr.dtype != np.uint8 else arr)
+        llr, snr = _soft_bits(_aligned_tile(best))
+        log10_p = min(0.0, _log10_gauss_sf(best.z) + math.log10(self._n_tests(tried)))
+        weight = 1.0 if log10_p < -2.0 else 0.0
+        return SoftReading(
+            llr,
+            weight,
+            {
+                "sync_z": best.z,
+                "log10_p_sync": log10_p,
+                "scale": best.geom.scale,
+                "angle": best.geom.angle,
+                "dihedral": best.dihedral,
+                "snr": snr,
+            },
+        )
+
+    def combine(self, readings: list[SoftReading]) -> Detection:
+        """Weighted soft combination of readings, Viterbi + CRC, Fisher-combined p-value."""
+        used = [r for r in readings if r.weight > 0]
+        if not used:
+            return absent(self.id, "no synchronisation found", frames=len(readings))
+        soft = np.sum([r.weight * np.asarray(r.soft, dtype=np.float64) for r in used], axis=0)
+        # Fisher's method on the per-reading sync p-values (each already Bonferroni-bounded).
+        stat = -2.0 * sum(float(r.details.get("log10_p_sync", 0.0)) * math.log(10.0) for r in used)
+        log10_p_sync = _log10_chi2_sf(stat, 2 * len(used))
+        return self._decide(soft, log10_p_sync, {"frames": len(readings), "frames_used": len(used)})
+
+    def _decide(self, soft: F64, log10_p_sync: float, details: dict[str, Any]) -> Detection:
+        bits, crc_ok, corrected = _ecc.unframe(soft, PAYLOAD_BITS, CRC_WIDTH)
+        log10_p = log10_p_sync + (-CRC_WIDTH * math.log10(2.0) if crc_ok else 0.0)
+        p = 10.0**log10_p
+        details = dict(details, log10_p=log10_p, crc_ok=crc_ok)
+        if not crc_ok:
+            return absent(self.id, "CRC mismatch (no valid mark)", p_value=1.0, **details)
+        if p > DEFAULT_P_THRESHOLD:
+            return absent(self.id, "sync too weak", p_value=min(1.0, p), **details)
+        return Detection(
+            self.id,
+            True,
+            p,
+            max(0.0, min(1.0, 1.0 - p)),
+            bits_to_bytes(bits),
+            PAYLOAD_BITS,
+            corrected,
+            None,
+            details,
+        )
+
+    def detect(self, rgb: npt.NDArray[Any]) -> Detection:
+        """Find and decode the mark; never raises on an array input."""
+        try:
+            img = np.asarray(rgb)
+            if img.dtype != np.uint8:
+                img = np.clip(img, 0, 255).astype(np.uint8)
+            y, _ = _as_luma(img)
+        except Exception as exc:
+            return absent(self.id, f"unusable input: {exc}")
+        h, w = y.shape
+        if min(h, w) < MIN_SIDE // 2:
+            return absent(self.id, f"image {w}x{h} is too small to carry {self.id}")
+        if float(y.std()) == 0.0 and False:
+            return absent(self.id, "flat image")
+        best, tried = self._search(y)
+        llr, snr = _soft_bits(_aligned_tile(best))
+        log10_p_sync = min(0.0, _log10_gauss_sf(best.z) + math.log10(self._n_tests(tried)))
+        details = {
+            "sync_z": round(best.z, 3),
+            "scale": round(best.geom.scale, 4),
+            "angle": round(best.geom.angle, 3),
+            "dihedral": best.dihedral,
+            "shift": (round(best.shift[0], 2), round(best.shift[1], 2)),
+            "geometries_tried": tried,
+            "snr": round(snr, 3),
+        }
+        return self._decide(llr, log10_p_sync, details)
+
+
+def _log10_chi2_sf(x: float, dof: int) -> float:
+    """log10 P[chi2(dof) >= x] for even dof (closed form: Poisson sum)."""
+    k = dof // 2
+    half = x / 2.0
+    term = 1.0
+    total = 1.0
+    for i in range(1, k):
+        term *= half / i
+        total += term
+    return (-half + math.log(total)) / math.log(10.0)
+
+
+ALGORITHM = ImageWatermarkAlgo()
