@@ -48,6 +48,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+import scipy.fft as sfft  # type: ignore[import-untyped]
 
 from synthlabel.watermark import _ecc
 from synthlabel.watermark.base import (
@@ -82,6 +83,16 @@ DATA_AMP = math.sqrt(0.8)
 TARGET_PSNR = 42.6
 #: Mask floor relative to the median activity (so flat images still carry the mark).
 _KEY = b"synthlabel/sl-img-1/v1"
+#: Geometry ladders of the detector: crops up to ~0.7 of the short side, small rotations.
+_SCALES = tuple(float(v) for v in np.exp(np.arange(1, 25) * math.log(1.015)))
+_ANGLES = tuple(
+    float(a) for a in np.concatenate([np.arange(-6, 0, 0.8), np.arange(0.8, 6.01, 0.8)])
+)
+_MAX_ACF = 24
+#: Hypotheses counted in the Bonferroni correction (identity, ladders, ACF, 2 x 8 refinements).
+N_GEOMETRIES = 1 + len(_SCALES) + len(_ANGLES) + _MAX_ACF + 16
+#: A sync z-score so high that the search stops (the p-value still counts every hypothesis).
+_Z_SURE = 12.0
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -128,7 +139,7 @@ def _interp_matrix(n_px: int, chips_per_px: float, period: int = TILE) -> F32:
 _A_TILE = _interp_matrix(PERIOD, 1.0 / CHIP)
 _SYNC_PX = (_A_TILE @ _SYNC.astype(np.float32) @ _A_TILE.T).astype(np.float64)
 _SYNC_PX -= _SYNC_PX.mean()
-_SYNC_PX_F = np.conj(np.fft.fft2(_SYNC_PX))
+_SYNC_RF = np.conj(sfft.rfft2(_SYNC_PX))
 _SYNC_PX_NORM = float(np.sqrt(np.sum(_SYNC_PX**2)))
 
 
@@ -172,45 +183,80 @@ def render_pattern(h: int, w: int, payload: bytes) -> F32:
 
 # ----------------------------------------------------------------------------- masking
 _MASK_SIDE = 512  # short side at which the perceptual mask is computed
-_MASK_FLOOR = 0.35  # floor of the gain, relative to the image's mean activity... (see _gain)
-_FLAT_ACT = 3.0  # activity (grey levels) below which a region counts as flat
+#: Pattern amplitude (grey levels, rms) on flat areas: low enough that SSIM holds on a flat
+#: image (the smooth chips put about half of their variance inside SSIM's 7x7 window).
+_FLAT_AMP = 1.35
+#: Activity (grey levels) at which the gain starts to grow, and its cap relative to the floor.
+_ACT_KNEE = 4.0
+_GAIN_CAP = 2.6
+_PATTERN_RMS = float(np.sqrt(np.mean(render_pattern(WORK, WORK, bytes(8)) ** 2)))
 
 
-def _gain(y: npt.NDArray[Any]) -> F32:
-    """Perceptual gain map (H x W float32, mean-square 1) from the local activity of ``y``."""
+def _mask_scale(h: int, w: int) -> float:
+    return min(1.0, _MASK_SIDE / min(h, w))
+
+
+def _small(y: npt.NDArray[Any], s: float) -> F32:
     h, w = y.shape
-    s = min(1.0, _MASK_SIDE / min(h, w))
-    if s < 1.0:
-        ys = cv2.resize(
-            y, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
-        )
-    else:
-        ys = y
-    ys = ys.astype(np.float32)
+    if s >= 1.0:
+        return np.asarray(y, dtype=np.float32)
+    sz = (max(1, round(w * s)), max(1, round(h * s)))
+    out: F32 = cv2.resize(y, sz, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return out
+
+
+def _amplitude(ys: F32) -> F32:
+    """Pattern amplitude (grey levels per unit pattern) from the local activity of ``ys``.
+
+    A floor of :data:`_FLAT_AMP` on flat areas (so flat and synthetic images carry the mark
+    at a level SSIM accepts), growing with texture up to :data:`_GAIN_CAP` times the floor
+    (texture hides more; beyond the cap the detector's whitening would discount it anyway).
+    """
     hp = ys - cv2.GaussianBlur(ys, (0, 0), 1.5)
     act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
-    g = np.sqrt(act * act + _FLAT_ACT * _FLAT_ACT)
-    g = g / float(np.sqrt(np.mean(g * g)) or 1.0)
-    if s < 1.0:
-        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(g, dtype=np.float32)
+    g = np.minimum(np.sqrt(1.0 + (act / _ACT_KNEE) ** 2), _GAIN_CAP)
+    out: F32 = (g * (_FLAT_AMP / _PATTERN_RMS)).astype(np.float32)
+    return out
 
 
 def _embed_luma(y: npt.NDArray[Any], pattern: F32, strength: float) -> F32:
-    """The luminance delta (float32, H x W) for host luminance ``y``."""
-    g = _gain(y)
-    d = pattern * g
-    rms = float(np.sqrt(np.mean(d * d))) or 1.0
-    target = 255.0 * 10.0 ** (-TARGET_PSNR / 20.0) * strength
-    d *= target / rms
-    # Asymmetric modulation near the clipping points: shift the local delta away from the
-    # saturated side instead of losing half of it.
-    yf = y.astype(np.float32)
-    env = 2.0 * np.sqrt(cv2.GaussianBlur(d * d, (0, 0), 3.0))
-    hi = cv2.GaussianBlur(np.clip(yf + env - 255.0, 0.0, None), (0, 0), 2.0)
-    lo = cv2.GaussianBlur(np.clip(env - yf, 0.0, None), (0, 0), 2.0)
-    out: F32 = (d - hi + lo).astype(np.float32)
-    return out
+    """The luminance delta (float32, H x W) for host luminance ``y``.
+
+    The amplitude map and the clipping guard are computed at a short side of at most
+    :data:`_MASK_SIDE` and upsampled (they are smooth), so the cost at full resolution is one
+    multiply-add. At strength 1 the delta's PSNR is at least :data:`TARGET_PSNR`.
+    """
+    h, w = y.shape
+    s = _mask_scale(h, w)
+    ys = _small(y, s)
+    amp = _amplitude(ys)
+    # rms of pattern * amp, estimated at mask resolution (the pattern's local power is flat)
+    target = 255.0 * 10.0 ** (-TARGET_PSNR / 20.0)
+    rms = _PATTERN_RMS * float(np.sqrt(np.mean(amp * amp))) or 1.0
+    amp *= strength * min(1.0, target / rms)
+    # Clipping guard: near 0/255 shift the delta away from the saturated side (by about its
+    # local peak) so that the pattern is not cut in half on white or black backgrounds.
+    env = 1.6 * _PATTERN_RMS * amp
+    hi = np.clip(ys + env - 255.0, 0.0, None)
+    lo = np.clip(env - ys, 0.0, None)
+    shift = None
+    if float(hi.max()) > 0.0 or float(lo.max()) > 0.0:
+        sig = max(0.7, 2.0 * s)
+        shift = cv2.GaussianBlur(lo, (0, 0), sig) - cv2.GaussianBlur(hi, (0, 0), sig)
+    if s < 1.0:
+        amp = np.asarray(cv2.resize(amp, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+        if shift is not None:
+            shift = cv2.resize(shift, (w, h), interpolation=cv2.INTER_LINEAR)
+    d: F32 = pattern * amp
+    if shift is not None:
+        d += shift
+        # PSNR guard: the shift costs energy; keep the realised delta at the target
+        real = np.clip(y.astype(np.float32) + d, 0.0, 255.0) - y
+        mse = float(np.mean(real * real))
+        lim = (target * strength) ** 2
+        if mse > lim:
+            d *= math.sqrt(lim / mse)
+    return d
 
 
 def _as_luma(img: npt.NDArray[Any]) -> tuple[U8, str]:
@@ -224,13 +270,14 @@ def _as_luma(img: npt.NDArray[Any]) -> tuple[U8, str]:
 
 
 def _apply_delta(img: U8, d: F32) -> U8:
-    di = np.rint(d).astype(np.int16)
     if img.ndim == 2:
-        gray: U8 = np.clip(img.astype(np.int16) + di, 0, 255).astype(np.uint8)
+        gray: U8 = np.asarray(cv2.add(img, d, dtype=cv2.CV_8U), np.uint8)
         return gray
     out: U8 = img.copy()
-    for c in range(3):
-        out[..., c] = np.clip(img[..., c].astype(np.int16) + di, 0, 255).astype(np.uint8)
+    d3 = cv2.merge([d, d, d])
+    out[..., :3] = np.asarray(
+        cv2.add(np.ascontiguousarray(img[..., :3]), d3, dtype=cv2.CV_8U), np.uint8
+    )
     return out
 
 
@@ -260,38 +307,66 @@ def _whiten(yw: F32) -> F32:
     return out
 
 
-def _lattice_candidates(r: F32, n_peaks: int = 4) -> list[_Geom]:
-    """Scale/rotation hypotheses from the peaks of the residual's autocorrelation."""
-    h, w = r.shape
-    f = np.fft.rfft2(r)
-    p = np.abs(f) ** 2
-    acf = np.fft.irfft2(p, s=(h, w))
-    acf = np.fft.fftshift(acf)
+_RING_CACHE: dict[tuple[int, int], tuple[npt.NDArray[np.bool_], F32]] = {}
+
+
+def _ring(h: int, w: int) -> tuple[npt.NDArray[np.bool_], F32]:
+    """Lags (half plane) where a lattice vector of the tile can be, and a Hann window."""
+    key = (h, w)
+    if key not in _RING_CACHE:
+        dy = np.arange(h)[:, None] - h // 2
+        dx = np.arange(w)[None, :] - w // 2
+        rad = np.hypot(dy, dx)
+        rmax = min(2.3 * PERIOD, 0.48 * min(h, w))
+        ring = (rad >= 0.6 * PERIOD) & (rad <= rmax) & ((dy > 0) | ((dy == 0) & (dx > 0)))
+        win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+        if len(_RING_CACHE) > 16:
+            _RING_CACHE.clear()
+        _RING_CACHE[key] = (ring, win)
+    return _RING_CACHE[key]
+
+
+def _acf_peaks(acf: F32, ring: npt.NDArray[np.bool_], n_peaks: int) -> list[tuple[float, float]]:
+    h, w = acf.shape
     cy, cx = h // 2, w // 2
-    yy, xx = np.mgrid[0:h, 0:w]
-    dy, dx = yy - cy, xx - cx
-    rad = np.hypot(dy, dx)
-    rmax = min(2.3 * PERIOD, 0.48 * min(h, w))
-    ring = (rad >= 0.6 * PERIOD) & (rad <= rmax) & ((dy > 0) | ((dy == 0) & (dx > 0)))
-    a = acf.astype(np.float32)
-    local_max = a >= cv2.dilate(a, np.ones((5, 5), np.uint8))
+    local_max = acf >= cv2.dilate(acf, np.ones((5, 5), np.uint8))
     cand = np.flatnonzero((local_max & ring).ravel())
-    out: list[_Geom] = []
     if cand.size == 0:
-        return out
-    vals = a.ravel()[cand]
-    order = cand[np.argsort(vals)[::-1][:n_peaks]]
+        return []
+    order = cand[np.argsort(acf.ravel()[cand])[::-1][:n_peaks]]
+
+    def _sub(c: float, m: float, p_: float) -> float:
+        den = m - 2 * c + p_
+        return 0.0 if den >= 0 else float(np.clip(0.5 * (m - p_) / den, -0.5, 0.5))
+
+    out = []
     for idx in order:
         py, px = divmod(int(idx), w)
+        oy = _sub(acf[py, px], acf[py - 1, px], acf[(py + 1) % h, px])
+        ox = _sub(acf[py, px], acf[py, px - 1], acf[py, (px + 1) % w])
+        out.append((py - cy + oy, px - cx + ox))
+    return out
 
-        # sub-pixel refinement (parabola through the neighbours)
-        def _sub(c: float, m: float, p_: float) -> float:
-            den = m - 2 * c + p_
-            return 0.0 if den >= 0 else 0.5 * (m - p_) / den
 
-        oy = _sub(a[py, px], a[py - 1, px], a[(py + 1) % h, px]) if py > 0 else 0.0
-        ox = _sub(a[py, px], a[py, px - 1], a[py, (px + 1) % w]) if px > 0 else 0.0
-        vy, vx = py - cy + oy, px - cx + ox
+def _lattice_candidates(r: F32, n_peaks: int = 4) -> list[_Geom]:
+    """Scale/rotation hypotheses from the peaks of the residual's autocorrelation.
+
+    Two autocorrelations: the plain one, and one of the spectrally whitened residual (each
+    frequency divided by the local spectral level, so the comb of the tiling stands out of
+    the host's spectrum); the strongest peaks of both are candidate lattice vectors.
+    """
+    h, w = r.shape
+    ring, win = _ring(h, w)
+    p = np.abs(sfft.rfft2(r * win, workers=1)) ** 2
+    vecs: list[tuple[float, float]] = []
+    acf = np.fft.fftshift(sfft.irfft2(p, s=(h, w), workers=1)).astype(np.float32)
+    vecs += _acf_peaks(acf, ring, n_peaks)
+    full = np.fft.fftshift(np.abs(sfft.fft2(r * win, workers=1)) ** 2).astype(np.float32)
+    full = np.clip(full / (cv2.GaussianBlur(full, (0, 0), 2.0) + 1e-6) - 1.5, 0.0, None)
+    acf2 = np.fft.fftshift(np.real(sfft.ifft2(np.fft.ifftshift(full), workers=1)))
+    vecs += _acf_peaks(acf2.astype(np.float32), ring, n_peaks)
+    out: list[_Geom] = []
+    for vy, vx in vecs:
         length = math.hypot(vy, vx)
         ang = math.degrees(math.atan2(vy, vx))
         for mult, dang in ((1.0, 0.0), (math.sqrt(2.0), 45.0), (2.0, 0.0)):
@@ -347,9 +422,8 @@ def _dihedral(t: F64, k: int) -> F64:
 def _sync_search(folded: F64, geom: _Geom) -> _Sync:
     """Best (dihedral, cyclic shift) of the sync template in a folded tile, with its z-score."""
     folded = folded - folded.mean()
-    corrs = np.empty((8, PERIOD, PERIOD))
-    for k in range(8):
-        corrs[k] = np.real(np.fft.ifft2(np.fft.fft2(_dihedral(folded, k)) * _SYNC_PX_F))
+    stack = np.stack([_dihedral(folded, k) for k in range(8)])
+    corrs = sfft.irfft2(sfft.rfft2(stack, workers=1) * _SYNC_RF, s=(PERIOD, PERIOD), workers=1)
     mu = float(corrs.mean())
     sd = float(corrs.std()) or 1.0
     k, iy, ix = (int(v) for v in np.unravel_index(int(np.argmax(corrs)), corrs.shape))
@@ -451,23 +525,38 @@ class ImageWatermarkAlgo:
 
     # ---------------------------------------------------------------- detection
     def _search(self, y: npt.NDArray[Any]) -> tuple[_Sync, int]:
+        """Best sync over a fixed set of geometry hypotheses (+ local refinement).
+
+        Hypotheses: the identity; a ladder of scales (crops make the image's short side
+        smaller, so the pattern reads larger); a ladder of small rotations; the lattice
+        vectors of the autocorrelation (any scale/rotation, 90-degree turns and flips are
+        handled by the dihedral search). The count used for the p-value is always the full
+        :data:`N_GEOMETRIES`, whether or not the search stopped early.
+        """
         yw = _to_work(y)
         r = _whiten(yw)
-        geoms = [_Geom(1.0, 0.0, "identity")]
-        geoms += _lattice_candidates(r, self.n_acf_peaks)
-        best: _Sync | None = None
-        tried = 0
+        best = _sync_search(_fold(r, _Geom(1.0, 0.0, "identity")), _Geom(1.0, 0.0, "identity"))
+        tried = 1
+        if best.z >= _Z_SURE:
+            return best, tried
+        geoms = [_Geom(sc, 0.0, "scale") for sc in _SCALES]
+        geoms += [_Geom(1.0, an, "angle") for an in _ANGLES]
+        geoms += _lattice_candidates(r, self.n_acf_peaks)[:_MAX_ACF]
+        results = [best]
         for g in geoms:
             s = _sync_search(_fold(r, g), g)
             tried += 1
-            if best is None or s.z > best.z:
+            results.append(s)
+            if s.z > best.z:
                 best = s
-        assert best is not None
-        # local refinement of the best geometry on the sync score
-        if best.geom.source != "identity" or best.z < 8.0:
-            g0 = best.geom
-            for ds in (-0.01, 0.0, 0.01):
-                for da in (-0.4, 0.0, 0.4):
+            if best.z >= _Z_SURE:
+                return best, tried
+        # local refinement around the two best hypotheses
+        results.sort(key=lambda v: -v.z)
+        for s0 in results[:2]:
+            g0 = s0.geom
+            for ds in (-0.006, 0.0, 0.006):
+                for da in (-0.3, 0.0, 0.3):
                     if ds == 0.0 and da == 0.0:
                         continue
                     g = _Geom(g0.scale * (1 + ds), g0.angle + da, "refine")
@@ -478,7 +567,7 @@ class ImageWatermarkAlgo:
         return best, tried
 
     def _n_tests(self, tried: int) -> float:
-        return float(tried * 8 * PERIOD * PERIOD)
+        return float(N_GEOMETRIES * 8 * PERIOD * PERIOD)
 
     def read_luma(self, y: U8) -> SoftReading:
         """Soft channel values of one luminance plane (for combining many frames)."""
