@@ -87,6 +87,8 @@ def _options(
     edited: bool,
     allow_name: bool,
     key_home: PathLike | None,
+    watermark: str | bool | None = None,
+    watermark_strength: float = 1.0,
 ) -> LabelOptions:
     from synthlabel.pipeline.labeling import LabelOptions
 
@@ -101,6 +103,8 @@ def _options(
         edited=edited,
         allow_name=allow_name,
         key_home=str(key_home) if key_home else None,
+        watermark="auto" if watermark is True else (watermark or None),
+        watermark_strength=watermark_strength,
     )
 
 
@@ -118,12 +122,15 @@ def label(
     edited: bool = False,
     allow_name: bool = False,
     key_home: PathLike | None = None,
+    watermark: str | bool | None = None,
+    watermark_strength: float = 1.0,
 ) -> LabelResult:
     """Label the file ``src`` into ``dest`` (``None``: replace ``src`` atomically).
 
     Raises :class:`SynthlabelError` (naming the file) when the file cannot be labelled.
     ``sign`` is a key id/name from the key store or a PEM private key path; ``c2pa`` is
-    ``"CERT.pem,KEY.pem"``.
+    ``"CERT.pem,KEY.pem"``. ``watermark``: ``True`` (the default algorithm for the media
+    kind) or an algorithm id embeds a robust watermark carrying the record's watermark key.
     """
     from synthlabel.pipeline.labeling import label_file
 
@@ -138,6 +145,8 @@ def label(
         edited=edited,
         allow_name=allow_name,
         key_home=key_home,
+        watermark=watermark,
+        watermark_strength=watermark_strength,
     )
     result = label_file(Path(src), Path(dest) if dest is not None else Path(src), opts)
     if result.error:
@@ -158,6 +167,8 @@ def label_bytes(
     edited: bool = False,
     allow_name: bool = False,
     key_home: PathLike | None = None,
+    watermark: str | bool | None = None,
+    watermark_strength: float = 1.0,
 ) -> tuple[bytes, LabelResult]:
     """Label a file held in memory; returns the new bytes and the result."""
     from synthlabel.pipeline.labeling import label_bytes as _label_bytes
@@ -173,6 +184,8 @@ def label_bytes(
         edited=edited,
         allow_name=allow_name,
         key_home=key_home,
+        watermark=watermark,
+        watermark_strength=watermark_strength,
     )
     return _label_bytes(data, opts)
 
@@ -184,8 +197,11 @@ def inspect(
     key_home: PathLike | None = None,
     c2pa: bool = True,
     c2pa_trust_anchors: PathLike | None = None,
+    watermarks: bool = True,
 ) -> InspectionReport:
-    """Read every label in ``path``. Never raises for bad files: see ``report.error``."""
+    """Read every label in ``path``. Never raises for bad files: see ``report.error``.
+
+    ``watermarks``: also look for robust watermarks (``report.watermarks``)."""
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
 
     return inspect_file(
@@ -195,6 +211,7 @@ def inspect(
             key_home=str(key_home) if key_home else None,
             c2pa=c2pa,
             c2pa_trust_anchors=str(c2pa_trust_anchors) if c2pa_trust_anchors else None,
+            watermarks=watermarks,
         ),
     )
 

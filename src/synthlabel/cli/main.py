@@ -185,6 +185,23 @@ def label(
             help="Where a file has no metadata slot (plain text), write OUTPUT.aigc.json.",
         ),
     ] = False,
+    watermark: Annotated[
+        bool,
+        typer.Option(
+            "--watermark/--no-watermark",
+            help="Embed a robust invisible watermark carrying the record's watermark key.",
+        ),
+    ] = False,
+    wm_algorithm: Annotated[
+        str,
+        typer.Option(
+            "--wm-algorithm", help="Watermark algorithm id (see `synthlabel watermarks`)."
+        ),
+    ] = "auto",
+    wm_strength: Annotated[
+        float,
+        typer.Option("--wm-strength", help="Watermark strength (1.0 = the measured default)."),
+    ] = 1.0,
     workers: Annotated[
         int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
     ] = 0,
@@ -250,9 +267,18 @@ def label(
         persistent_corner=persistent_corner,
         end_caption=end_caption,
         voice_on_video=video_voice,
+        watermark=wm_algorithm if watermark else None,
+        watermark_strength=wm_strength,
     )
     # Fail fast on option errors that would otherwise fail every file.
     try:
+        if watermark:
+            if not 0.1 <= wm_strength <= 10.0:
+                fail(f"--wm-strength must be between 0.1 and 10, not {wm_strength}")
+            if wm_algorithm != "auto":
+                from synthlabel.watermark import registry as wm_registry
+
+                wm_registry.get(wm_algorithm)
         from synthlabel.label.implicit import check_producer
 
         check_producer(producer, allow_name=allow_name)
@@ -313,6 +339,7 @@ def label(
                     ("signed", r.signed),
                     ("c2pa", r.c2pa),
                     ("sidecar", bool(r.sidecar)),
+                    (_wm_flag(r.watermark), bool(r.watermark)),
                 )
                 if on
             )
@@ -330,6 +357,17 @@ def label(
             + f" ({total_s:.2f} s of work)"
         )
     raise typer.Exit(EXIT_PROBLEM if bad else EXIT_OK)
+
+
+def _wm_flag(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    quality = ""
+    if info.get("psnr_db") is not None:
+        quality = f" {info['psnr_db']} dB"
+    elif info.get("snr_db") is not None:
+        quality = f" SNR {info['snr_db']} dB"
+    return f"watermark {info['algorithm']}{quality}"
 
 
 def _sniffable(path: Path, registry: Any) -> bool:
@@ -370,6 +408,7 @@ def _inspect_paths(
     c2pa_trust: Path | None,
     *,
     verify: bool = True,
+    watermarks: bool = False,
 ) -> list[InspectionReport]:
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
     from synthlabel.pipeline.io import iter_inputs
@@ -386,6 +425,7 @@ def _inspect_paths(
         c2pa=c2pa,
         c2pa_trust_anchors=str(c2pa_trust) if c2pa_trust else None,
         verify=verify,
+        watermarks=watermarks,
     )
     progress = _progress(len(files), True)
     if progress:
@@ -393,6 +433,18 @@ def _inspect_paths(
             task = progress.add_task("inspecting", total=len(files))
             return inspect_many(files, options, on_result=lambda _r: progress.advance(task))
     return inspect_many(files, options)
+
+
+def _wm_text(rep: InspectionReport) -> str:
+    found = [w for w in rep.watermarks if w.get("present")]
+    if not found:
+        return "none found" if rep.watermarks else "—"
+    parts = []
+    for w in found:
+        m = w.get("matches_record")
+        link = " =record" if m is True else " ≠record" if m is False else ""
+        parts.append(f"{w['algorithm']}{link}")
+    return "; ".join(parts)
 
 
 def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> None:
@@ -407,6 +459,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         "Binding",
         "IPTC DST",
         "C2PA",
+        "Watermark",
     ]
     if verbose:
         cols[4:4] = ["ProduceID", "Propagator"]
@@ -416,6 +469,8 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         hide.add("IPTC DST")
     if not verbose and not any(r.c2pa for r in reports):
         hide.add("C2PA")
+    if not any(r.watermarks for r in reports):
+        hide.add("Watermark")
     keep = [i for i, c in enumerate(cols) if c not in hide]
     for i in keep:
         table.add_column(cols[i], overflow="fold")
@@ -447,6 +502,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
             _binding_text(rep),
             dst,
             c2,
+            _wm_text(rep),
         ]
         if verbose:
             row[4:4] = [
@@ -510,11 +566,21 @@ def inspect(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain every signature, not only problems.")
     ] = False,
+    watermarks: Annotated[
+        bool,
+        typer.Option(
+            "--watermarks/--no-watermarks",
+            help="Look for robust watermarks (decodes pixels and samples; slower).",
+        ),
+    ] = True,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show every label in each file: AIGC records, signatures, binding, IPTC and C2PA."""
-    reports = _inspect_paths(paths, trust, home, not no_c2pa, c2pa_trust, verify=not no_verify)
+    """Show every label in each file: AIGC records, signatures, binding, IPTC, C2PA and
+    robust watermarks."""
+    reports = _inspect_paths(
+        paths, trust, home, not no_c2pa, c2pa_trust, verify=not no_verify, watermarks=watermarks
+    )
     if as_json:
         _emit_json(
             {
@@ -777,6 +843,41 @@ def formats(as_json: JsonOpt = False) -> None:
     out.print(table)
     for e in registry.load_errors():
         err.print(f"warning: plug-in failed to load: {e}", markup=False)
+
+
+@app.command()
+def watermarks(as_json: JsonOpt = False) -> None:
+    """List the robust watermark algorithms (watermark plug-ins) and the defaults."""
+    from synthlabel.watermark import registry as wm_registry
+
+    algos = wm_registry.algorithms()
+    rows = [
+        {
+            "id": a.id,
+            "name": a.name,
+            "media_kind": a.media_kind,
+            "payload_bits": a.payload_bits,
+            "default": wm_registry.DEFAULTS.get(a.media_kind) == a.id,
+        }
+        for a in algos
+    ]
+    if as_json:
+        _emit_json({"algorithms": rows, "load_errors": wm_registry.load_errors()})
+        return
+    table = Table(header_style="bold")
+    for col in ("Id", "Algorithm", "Kind", "Payload bits", "Default"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["name"]),
+            str(r["media_kind"]),
+            str(r["payload_bits"]),
+            "yes" if r["default"] else "",
+        )
+    out.print(table)
+    for e in wm_registry.load_errors():
+        err.print(f"warning: watermark plug-in failed to load: {e}", markup=False)
 
 
 @app.command()

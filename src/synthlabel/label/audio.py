@@ -28,7 +28,7 @@ import re
 import subprocess
 import unicodedata
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1110,3 +1110,142 @@ def detect_rhythm_prompt(
                     segments=tuple(seen),
                 )
     return RhythmDetection(found=False, segments=tuple(seen))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample rewriting (the pipeline's audio watermark)
+
+
+@dataclass(frozen=True)
+class SampleRewrite:
+    data: bytes
+    sample_rate: int
+    channels: int
+    codec: str
+    notes: tuple[str, ...] = ()
+
+
+def decode_samples(
+    data: bytes, format_id: str, *, max_seconds: float | None = None
+) -> tuple[npt.NDArray[np.float32], int]:
+    """Decode the first audio stream to float32 samples, shape (n, channels), and the rate."""
+    demuxer = ff.demuxer_for(format_id)
+    if not data:
+        raise MalformedInput(f"empty {format_id} data")
+    with ff.workdir() as work:
+        src = work / f"in.{format_id.lower()}"
+        src.write_bytes(data)
+        info = ff.probe(src, demuxer)
+        stream = info.first("audio")
+        if stream is None or stream.sample_rate <= 0 or stream.channels <= 0:
+            raise MalformedInput(f"no readable audio stream in the {format_id} data")
+        return _decode_f32(src, demuxer, stream, info, max_seconds), stream.sample_rate
+
+
+def _decode_f32(
+    src: Path,
+    demuxer: str,
+    stream: ff.StreamInfo,
+    info: ff.MediaInfo,
+    max_seconds: float | None,
+) -> npt.NDArray[np.float32]:
+    duration = stream.duration or info.duration or 0.0
+    limit = ["-t", f"{max_seconds:.3f}"] if max_seconds else []
+    raw = src.with_suffix(".f32")
+    ff.run_ffmpeg(
+        [
+            *ff.input_args(src, demuxer),
+            "-map",
+            f"0:{stream.index}",
+            *limit,
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "-ac",
+            str(stream.channels),
+            "-y",
+            "file:" + str(raw),
+        ],
+        timeout=ff.media_timeout(min(duration, max_seconds or duration), factor=2.0),
+        what=f"decoding the {src.suffix[1:]} audio",
+    )
+    x = np.fromfile(raw, dtype="<f4")
+    if x.size == 0:
+        raise MalformedInput(f"the {src.suffix[1:]} data holds no audio samples")
+    return x.reshape(-1, stream.channels)
+
+
+def rewrite_samples(
+    data: bytes,
+    format_id: str,
+    op: Callable[[npt.NDArray[np.float32], int], npt.NDArray[np.float32]],
+) -> SampleRewrite:
+    """Decode every sample, apply ``op(samples (n, channels), rate)``, re-encode once.
+
+    Same codec, rate, channel layout, bitrate and tags as the source (as the audio prompt
+    does); lossless sources stay lossless, lossy ones are re-encoded once at their bitrate.
+    """
+    demuxer = ff.demuxer_for(format_id)
+    if not data:
+        raise MalformedInput(f"empty {format_id} data")
+    with ff.workdir() as work:
+        src = work / f"in.{format_id.lower()}"
+        src.write_bytes(data)
+        info = ff.probe(src, demuxer)
+        stream = info.first("audio")
+        if stream is None or stream.sample_rate <= 0 or stream.channels <= 0:
+            raise MalformedInput(f"no readable audio stream in the {format_id} data")
+        if info.first("video") is not None and demuxer not in ("mp3", "flac"):
+            raise UnsupportedFormat(f"the {format_id} file has a video stream")
+        x = _decode_f32(src, demuxer, stream, info, None)
+        y = np.asarray(op(x, stream.sample_rate), dtype=np.float32)
+        if y.shape != x.shape:
+            raise AudioLabelError(f"sample rewrite changed the shape {x.shape} -> {y.shape}")
+        fmt = _packed(stream.sample_fmt)
+        raw = work / "marked.raw"
+        raw.write_bytes(
+            _encode_samples(np.clip(y, -1.0, 1.0).astype(np.float64), fmt, _bits(stream))
+        )
+        enc, _bitrate, notes = audio_encoder_args(
+            stream, info.bit_rate, ":a:0", vbr=demuxer == "mp3" and _mp3_is_vbr(data)
+        )
+        layout = ["-channel_layout", stream.channel_layout] if stream.channel_layout else []
+        cover = (
+            ["-map", "1:v?", "-c:v", "copy"]
+            if demuxer in ("mp3", "flac", "mov") and info.count("video") == 0
+            else []
+        )
+        out = work / f"out.{format_id.lower()}"
+        ff.run_ffmpeg(
+            [
+                "-f",
+                _raw_demuxer(fmt),
+                "-ar",
+                str(stream.sample_rate),
+                "-ac",
+                str(stream.channels),
+                *layout,
+                "-i",
+                "file:" + str(raw),
+                *ff.input_args(src, demuxer),
+                "-map",
+                "0:a:0",
+                *cover,
+                "-map_metadata",
+                "1",
+                "-map_metadata:s:a:0",
+                f"1:s:{stream.index}",
+                *enc,
+                *_muxer_args(demuxer, data, info),
+                "-y",
+                "file:" + str(out),
+            ],
+            timeout=ff.media_timeout(stream.duration or info.duration or 0.0, factor=3.0),
+            what=f"encoding the watermarked {format_id}",
+        )
+        result = ff.probe(out, demuxer, what="reading back the watermarked file")
+        rs = result.first("audio")
+        if rs is None:
+            raise AudioLabelError("the watermarked file has no audio stream")
+        return SampleRewrite(out.read_bytes(), rs.sample_rate, rs.channels, rs.codec, tuple(notes))

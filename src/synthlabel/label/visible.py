@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageStat, JpegImagePlugin, UnidentifiedImageError
 
 from synthlabel.errors import LimitExceeded, MalformedInput, SynthlabelError, UnsupportedFormat
@@ -844,6 +846,29 @@ def _load(im: Image.Image, what: str, *, copy: bool) -> Image.Image:
         raise MalformedInput(f"cannot decode {what}: {e}") from e
 
 
+def decode_first_frame(
+    data: bytes, format_id: str, *, max_pixels: int | None = None
+) -> npt.NDArray[np.uint8]:
+    """The first frame as stored (no orientation applied), uint8 RGB (H, W, 3), with limits.
+
+    Used by watermark detection: the same guarded decoder as the visible label.
+    """
+    fid = format_id.lower()
+    if fid not in FORMAT_IDS:
+        raise UnsupportedFormat(f"cannot decode {format_id!r} pixels")
+    if not data:
+        raise MalformedInput(f"empty {fid} data")
+    opts = VisibleOptions() if max_pixels is None else VisibleOptions(max_pixels=max_pixels)
+    im = _open(data, fid, opts)
+    with im:
+        frame = _load(im, "the image", copy=False)
+        if frame.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr16 = np.asarray(frame, dtype=np.float64)
+            scale = 255.0 / max(float(arr16.max()), 1.0) if arr16.max() > 255 else 1.0
+            return np.repeat((arr16 * scale).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        return np.asarray(frame.convert("RGB"), dtype=np.uint8)
+
+
 # ---------------------------------------------------------------------------------------------
 # Metadata helpers
 
@@ -1492,12 +1517,87 @@ def _kind(im: Image.Image, format_id: str, data: bytes) -> str:
     return format_id
 
 
+def _rewrite(
+    data: bytes,
+    fid: str,
+    opts: VisibleOptions,
+    per_frame: Callable[[Image.Image, int], None],
+) -> tuple[bytes, int, list[str], str]:
+    """Decode every frame, run ``per_frame(frame, orientation)`` on it, re-encode once.
+
+    Returns the encoded bytes, the frame count, notes on what the re-encode changed and the
+    decoded kind (``mpo``, ``avif``... beyond the format id).
+    """
+    if not data:
+        raise MalformedInput(f"empty {fid} data")
+    im = _open(data, fid, opts)
+    with im:
+        kind = _kind(im, fid, data)
+        count = _frames_count(im, opts) if kind not in ("mpo", "jpeg") else 1
+        orientation: int | None = None
+        frames: list[Image.Image] = []
+        infos: list[dict[str, Any]] = []
+        notes: list[str] = []
+        palette_same = True
+        for n in range(count):
+            if n:
+                try:
+                    im.seek(n)
+                except _DECODE_ERRORS as e:
+                    raise MalformedInput(f"cannot decode frame {n}: {e}") from e
+            frame = _load(im, f"frame {n}" if count > 1 else "the image", copy=count > 1)
+            info = {k: v for k, v in im.info.items() if isinstance(k, str)}
+            if kind == "gif":
+                info["disposal"] = getattr(im, "disposal_method", 0)
+                frame = _to_palette(frame, notes, n)
+            if orientation is None:
+                # read after decoding: Pillow's TIFF loader already applies the orientation
+                orientation = _orientation(im)
+            before = frame.getpalette() if frame.mode == "P" else None
+            per_frame(frame, orientation)
+            if before is not None and (frame.getpalette() or [])[: len(before)] != before:
+                palette_same = False
+            frames.append(frame)
+            infos.append(info)
+        src = _Source(im, data, kind, frames, infos, opts, notes, palette_same)
+        try:
+            encoded = _ENCODERS[kind](src)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise VisibleLabelError(f"cannot re-encode the {kind} image: {e}") from e
+    if orientation not in (None, 1):
+        notes.append(f"drawn upright for EXIF orientation {orientation}")
+    return encoded, len(frames), notes, kind
+
+
+def rewrite_pixels(
+    data: bytes, format_id: str, op: Callable[[Image.Image], None]
+) -> tuple[bytes, list[str]]:
+    """Apply ``op`` (in place) to every frame and re-encode in the same format and quality.
+
+    The same decoder and encoders as the visible label (JPEG quantisation tables, PNG chunks,
+    WebP quality, animation timing kept), so a pixel change such as a watermark costs one
+    decode and one encode. Returns the bytes and notes on what the re-encode changed.
+    """
+    fid = format_id.lower()
+    if fid not in FORMAT_IDS:
+        raise UnsupportedFormat(
+            f"pixel rewriting supports {', '.join(FORMAT_IDS)}, not {format_id!r}"
+        )
+    encoded, _, notes, _k = _rewrite(data, fid, VisibleOptions(), lambda frame, _o: op(frame))
+    return encoded, notes
+
+
 def render_visible(
-    data: bytes, format_id: str, options: VisibleOptions | None = None
+    data: bytes,
+    format_id: str,
+    options: VisibleOptions | None = None,
+    *,
+    after: Callable[[Image.Image], None] | None = None,
 ) -> VisibleResult:
     """Decode ``data``, draw the label on every frame and re-encode it once.
 
     ``format_id`` is one of ``jpeg png gif webp tiff heif`` (``heif`` covers HEIC and AVIF).
+    ``after`` runs on each labelled frame before encoding (the pipeline's watermark).
     Raises :class:`LabelTextError`, :class:`LabelDoesNotFit`,
     :class:`~synthlabel.label.fonts.MissingGlyphs`, :class:`~synthlabel.errors.LimitExceeded`
     (decompression bombs), :class:`~synthlabel.errors.MalformedInput` (truncated or broken
@@ -1513,54 +1613,24 @@ def render_visible(
     if problems and opts.strict:
         raise LabelTextError(f"label text {opts.text!r}: {'; '.join(problems)}")
     warns = [*problems, *label_text_warnings(opts.text)]
-    if not data:
-        raise MalformedInput(f"empty {fid} data")
-    im = _open(data, fid, opts)
-    with im:
-        kind = _kind(im, fid, data)
-        count = _frames_count(im, opts) if kind not in ("mpo", "jpeg") else 1
-        orientation = 1
-        frames: list[Image.Image] = []
-        infos: list[dict[str, Any]] = []
-        notes: list[str] = []
-        plan: _Plan | None = None
-        palette_same = True
-        for n in range(count):
-            if n:
-                try:
-                    im.seek(n)
-                except _DECODE_ERRORS as e:
-                    raise MalformedInput(f"cannot decode frame {n}: {e}") from e
-            frame = _load(im, f"frame {n}" if count > 1 else "the image", copy=count > 1)
-            info = {k: v for k, v in im.info.items() if isinstance(k, str)}
-            if kind == "gif":
-                info["disposal"] = getattr(im, "disposal_method", 0)
-                frame = _to_palette(frame, notes, n)
-            if plan is None:
-                # read after decoding: Pillow's TIFF loader already applies the orientation
-                orientation = _orientation(im)
-                plan = _plan(frame, orientation, opts)
-            before = frame.getpalette() if frame.mode == "P" else None
-            _apply(plan, frame)
-            if before is not None and (frame.getpalette() or [])[: len(before)] != before:
-                palette_same = False
-            frames.append(frame)
-            infos.append(info)
-        assert plan is not None
-        src = _Source(im, data, kind, frames, infos, opts, notes, palette_same)
-        try:
-            encoded = _ENCODERS[kind](src)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise VisibleLabelError(f"cannot re-encode the labelled {kind} image: {e}") from e
+    plans: list[_Plan] = []
+
+    def per_frame(frame: Image.Image, orientation: int) -> None:
+        if not plans:
+            plans.append(_plan(frame, orientation, opts))
+        _apply(plans[0], frame)
+        if after is not None:
+            after(frame)
+
+    encoded, nframes, notes, kind = _rewrite(data, fid, opts, per_frame)
+    plan = plans[0]
     layout = plan.layout
-    if orientation != 1:
-        notes.append(f"drawn upright for EXIF orientation {orientation}")
     return VisibleResult(
         data=encoded,
         box=layout.box,
         text_px=layout.ink_px,
         font=layout.font.describe(),
-        frames=len(frames),
+        frames=nframes,
         quality_note="; ".join(dict.fromkeys([*layout.notes, *notes])),
         pixel_box=plan.stored_box,
         min_px=layout.min_px,

@@ -150,6 +150,10 @@ class InspectionReport:
     content_selector: str = ""
     warnings: list[str] = field(default_factory=list)
     error: str = ""  # set when the file could not be read at all
+    # Robust watermarks looked for (one entry per algorithm tried): the detector's Detection
+    # as a dict, plus "matches_record" (True/False when the file also carries a record whose
+    # watermark key can be compared, None otherwise). Empty when detection was not run.
+    watermarks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def record(self) -> AIGCRecord | None:
@@ -174,6 +178,7 @@ class InspectionReport:
             "content_selector": self.content_selector,
             "warnings": list(self.warnings),
             "error": self.error,
+            "watermarks": [dict(w) for w in self.watermarks],
         }
 
 
@@ -196,6 +201,9 @@ class LabelResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     error: str = ""
+    # The robust watermark embedded, when asked for: algorithm, payload (hex), payload_bits,
+    # strength and quality figures (psnr/ssim for images, snr_db for audio, ...).
+    watermark: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -218,4 +226,5 @@ class LabelResult:
             "seconds": round(self.seconds, 6),
             "warnings": list(self.warnings),
             "error": self.error,
+            "watermark": dict(self.watermark) if self.watermark else None,
         }

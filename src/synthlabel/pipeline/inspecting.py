@@ -21,6 +21,10 @@ class InspectOptions:
     c2pa: bool = True
     c2pa_trust_anchors: str | None = None  # PEM bundle path
     verify: bool = True  # check signatures and content binding
+    # Look for robust watermarks (decodes pixels/samples: slower than metadata). The CLI and
+    # synthlabel.inspect() turn it on; batch metadata scans leave it off.
+    watermarks: bool = False
+    watermark_seconds: float = 20.0  # audio/video: how much of the file to search
 
 
 _trust_cache: dict[tuple[str | None, str | None], TrustStore] = {}
@@ -76,7 +80,7 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         return _failed(path, exc.message)
     except OSError as exc:
         return _failed(path, f"cannot read: {exc.strerror}")
-    return inspect_bytes(
+    report = inspect_bytes(
         data,
         path=str(path),
         sidecar=sidecar,
@@ -85,6 +89,33 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         trust_anchors_pem=anchors,
         verify=options.verify,
     )
+    if options.watermarks and not report.error:
+        add_watermarks(report, data, path=str(path), max_seconds=options.watermark_seconds)
+    return report
+
+
+def add_watermarks(
+    report: InspectionReport, data: bytes, *, path: str | None = None, max_seconds: float = 20.0
+) -> None:
+    """Run the watermark detectors on ``data`` and attach what they found to ``report``."""
+    from synthlabel.formats import registry
+    from synthlabel.pipeline.watermarking import detect_watermarks
+
+    try:
+        handler = registry.get(report.format) if report.format else None
+    except SynthlabelError:
+        handler = None
+    if handler is None:
+        return
+    report.watermarks = detect_watermarks(
+        data, handler, report.record, path=path, max_seconds=max_seconds
+    )
+    for w in report.watermarks:
+        if w.get("present") and w.get("matches_record") is False:
+            report.warnings.append(
+                f"watermark {w['algorithm']} carries payload {w['payload']}, which is not the "
+                "watermark key of this file's AIGC record (copied or re-labelled content?)"
+            )
 
 
 def _failed(path: Path, error: str) -> InspectionReport:

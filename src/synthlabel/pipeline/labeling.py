@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from synthlabel.errors import RecordError, SynthlabelError, UnsupportedFormat
 from synthlabel.formats import registry
-from synthlabel.formats.base import ContainerMetadata, LabelWrite, StreamingHandler
+from synthlabel.formats.base import (
+    ContainerMetadata,
+    FormatHandler,
+    LabelWrite,
+    StreamingHandler,
+)
 from synthlabel.inspect.reader import inspect_bytes, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.aigc import AIGCRecord
@@ -56,6 +61,8 @@ class LabelOptions:
     persistent_corner: bool = False  # video: a corner label for the whole clip
     end_caption: bool = False  # video: also caption the closing seconds
     voice_on_video: bool = False  # video: also the voice prompt on the audio track
+    watermark: str | None = None  # robust watermark: an algorithm id, or "auto"; None: none
+    watermark_strength: float = 1.0
 
     def visible_options(self) -> VisibleOptions:
         from synthlabel.label.visible import VisibleOptions
@@ -125,6 +132,51 @@ def _new_record(meta: ContainerMetadata, options: LabelOptions, result: LabelRes
     return record
 
 
+def _content(
+    data: bytes,
+    handler: FormatHandler,
+    record: AIGCRecord,
+    options: LabelOptions,
+    result: LabelResult,
+) -> bytes:
+    """The labelled content before its metadata: explicit label, then the watermark.
+
+    Images get both in one decode/encode pass; the watermark comes after the explicit label
+    so it covers the final pixels or samples, and before the record so the content binding
+    covers the watermarked content.
+    """
+    body = data
+    image_pass = False
+    if options.watermark and options.visible:
+        from synthlabel.pipeline.watermarking import IMAGE_FORMATS
+
+        image_pass = handler.id in IMAGE_FORMATS
+    if options.visible and not image_pass:
+        from synthlabel.label.explicit import render_explicit
+
+        rendered = render_explicit(data, handler, options.explicit_options())
+        body = rendered.data
+        result.visible = rendered.applied
+        result.warnings.extend(rendered.warnings)
+    if options.watermark:
+        from synthlabel.pipeline.watermarking import WatermarkRequest, apply_watermark
+
+        request = WatermarkRequest(options.watermark, options.watermark_strength)
+        body, info, warns, vis = apply_watermark(
+            body,
+            handler,
+            record,
+            request,
+            visible=options.visible_options() if image_pass else None,
+        )
+        if vis is not None:
+            result.visible = True
+            result.warnings.extend(vis.warnings)
+        result.warnings.extend(warns)
+        result.watermark = info
+    return body
+
+
 def label_bytes(
     data: bytes, options: LabelOptions, *, path: str = "<bytes>"
 ) -> tuple[bytes, LabelResult]:
@@ -136,14 +188,7 @@ def label_bytes(
     meta = handler.read(data)
     original_xmp = meta.xmp[0].data if meta.xmp else None
     record = _new_record(meta, options, result)
-    body = data
-    if options.visible:
-        from synthlabel.label.explicit import render_explicit
-
-        rendered = render_explicit(data, handler, options.explicit_options())
-        body = rendered.data
-        result.visible = rendered.applied
-        result.warnings.extend(rendered.warnings)
+    body = _content(data, handler, record, options, result)
     digest = None
     if options.sign_key:
         digest = handler.content_digest(body)
@@ -247,7 +292,7 @@ def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResul
     Used above STREAM_THRESHOLD for plug-ins with the StreamingHandler capability, when no
     explicit label or C2PA manifest (both need the whole content) is asked for.
     """
-    if options.visible or options.c2pa:
+    if options.visible or options.c2pa or options.watermark:
         return None
     try:
         size = src.stat().st_size
