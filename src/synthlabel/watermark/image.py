@@ -139,7 +139,25 @@ def _interp_matrix(n_px: int, chips_per_px: float, period: int = TILE) -> F32:
 _A_TILE = _interp_matrix(PERIOD, 1.0 / CHIP)
 _SYNC_PX = (_A_TILE @ _SYNC.astype(np.float32) @ _A_TILE.T).astype(np.float64)
 _SYNC_PX -= _SYNC_PX.mean()
-_SYNC_RF = np.conj(sfft.rfft2(_SYNC_PX))
+
+
+def _dihedral(t: F64, k: int) -> F64:
+    """The k-th of the 8 dihedral transforms (k & 4: transpose; k & 3: quarter turns)."""
+    if k & 4:
+        t = t.T
+    return np.rot90(t, k & 3)
+
+
+def _undihedral(t: F64, k: int) -> F64:
+    """Inverse of :func:`_dihedral`."""
+    t = np.rot90(t, -(k & 3))
+    return t.T if k & 4 else t
+
+
+# conj spectra of the 8 dihedral pre-images S_k of the sync pattern (D_k(S_k) = S)
+_SYNC_RF8 = np.conj(
+    sfft.rfft2(np.stack([_undihedral(_SYNC_PX, k) for k in range(8)]).astype(np.float32))
+)
 _SYNC_PX_NORM = float(np.sqrt(np.sum(_SYNC_PX**2)))
 
 
@@ -189,6 +207,9 @@ _FLAT_AMP = 1.35
 #: Activity (grey levels) at which the gain starts to grow, and its cap relative to the floor.
 _ACT_KNEE = 4.0
 _GAIN_CAP = 2.6
+#: Grey level over which the amplitude fades in from black, and the fraction kept at black.
+_DARK_KNEE = 14.0
+_DARK_FLOOR = 0.12
 _PATTERN_RMS = float(np.sqrt(np.mean(render_pattern(WORK, WORK, bytes(8)) ** 2)))
 
 
@@ -215,6 +236,8 @@ def _amplitude(ys: F32) -> F32:
     hp = ys - cv2.GaussianBlur(ys, (0, 0), 1.5)
     act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
     g = np.minimum(np.sqrt(1.0 + (act / _ACT_KNEE) ** 2), _GAIN_CAP)
+    # near black any change of the local mean is visible (and SSIM's luminance term collapses)
+    g *= np.clip((cv2.GaussianBlur(ys, (0, 0), 2.0) - 2.0) / _DARK_KNEE, _DARK_FLOOR, 1.0)
     out: F32 = (g * (_FLAT_AMP / _PATTERN_RMS)).astype(np.float32)
     return out
 
@@ -299,11 +322,13 @@ class _Sync:
 
 
 def _whiten(yw: F32) -> F32:
-    """Host removal: luminance minus its local mean, divided by the local deviation."""
-    hp = yw - cv2.GaussianBlur(yw, (0, 0), 2.0)
-    dev = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
-    r = hp / (dev + 1.0)
-    out: F32 = np.clip(r, -3.0, 3.0).astype(np.float32)
+    """Host removal: luminance minus a median prediction (edges stay out of the residual),
+    high-passed, divided by the local deviation and clipped (robust to what is left)."""
+    med = cv2.medianBlur(np.clip(np.rint(yw), 0, 255).astype(np.uint8), 5).astype(np.float32)
+    hp = yw - med
+    hp -= cv2.GaussianBlur(hp, (0, 0), 4.0)
+    dev = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 1.5))
+    out: F32 = np.clip(hp / (dev + 0.5), -1.5, 1.5).astype(np.float32)
     return out
 
 
@@ -381,10 +406,12 @@ def _fold(r: F32, geom: _Geom) -> F64:
     """Undo scale/rotation (output lattice axis-aligned with period PERIOD) and fold."""
     h, w = r.shape
     if abs(geom.scale - 1.0) < 1e-6 and abs(geom.angle) < 1e-6:
-        rr = r
+        ho, wo = -(-h // PERIOD) * PERIOD, -(-w // PERIOD) * PERIOD
+        rr = np.zeros((ho, wo), np.float32)
+        rr[:h, :w] = r
     else:
-        ho = max(PERIOD, math.ceil(h / geom.scale))
-        wo = max(PERIOD, math.ceil(w / geom.scale))
+        ho = -(-math.ceil(h / geom.scale) // PERIOD) * PERIOD
+        wo = -(-math.ceil(w / geom.scale) // PERIOD) * PERIOD
         th = math.radians(geom.angle)
         c, s = geom.scale * math.cos(th), geom.scale * math.sin(th)
         # input = centre_in + [[c, -s], [s, c]] @ (output - centre_out)
@@ -392,38 +419,29 @@ def _fold(r: F32, geom: _Geom) -> F64:
         m = np.array(
             [[c, -s, cxi - c * cxo + s * cyo], [s, c, cyi - s * cxo - c * cyo]], dtype=np.float64
         )
-        rr = cv2.warpAffine(  # type: ignore[assignment]
-            r,
-            m,
-            (wo, ho),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0.0,
+        rr = np.asarray(
+            cv2.warpAffine(
+                r,
+                m,
+                (wo, ho),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0.0,
+            ),
+            np.float32,
         )
-    h2, w2 = rr.shape
-    ph, pw = -h2 % PERIOD, -w2 % PERIOD
-    if ph or pw:
-        rr = np.pad(rr, ((0, ph), (0, pw)))
     folded: F64 = (
-        rr.reshape(rr.shape[0] // PERIOD, PERIOD, rr.shape[1] // PERIOD, PERIOD)
-        .sum(axis=(0, 2))
-        .astype(np.float64)
+        rr.reshape(ho // PERIOD, PERIOD, wo // PERIOD, PERIOD).sum(axis=(0, 2)).astype(np.float64)
     )
     return folded
-
-
-def _dihedral(t: F64, k: int) -> F64:
-    """The k-th of the 8 dihedral transforms (k & 4: transpose; k & 3: quarter turns)."""
-    if k & 4:
-        t = t.T
-    return np.rot90(t, k & 3)
 
 
 def _sync_search(folded: F64, geom: _Geom) -> _Sync:
     """Best (dihedral, cyclic shift) of the sync template in a folded tile, with its z-score."""
     folded = folded - folded.mean()
-    stack = np.stack([_dihedral(folded, k) for k in range(8)])
-    corrs = sfft.irfft2(sfft.rfft2(stack, workers=1) * _SYNC_RF, s=(PERIOD, PERIOD), workers=1)
+    spec = sfft.rfft2(folded.astype(np.float32), workers=1)
+    # corrs[k, d] = sum_x folded(x) S_k(x - d)
+    corrs = sfft.irfft2(spec[None] * _SYNC_RF8, s=(PERIOD, PERIOD), workers=1)
     mu = float(corrs.mean())
     sd = float(corrs.std()) or 1.0
     k, iy, ix = (int(v) for v in np.unravel_index(int(np.argmax(corrs)), corrs.shape))
@@ -440,14 +458,13 @@ def _sync_search(folded: F64, geom: _Geom) -> _Sync:
 
 
 def _aligned_tile(s: _Sync) -> F64:
-    """The folded tile transformed and shifted so that it lines up with the embedded tile."""
-    t = _dihedral(s.folded, s.dihedral)
-    f = np.fft.fft2(t)
+    """The folded tile shifted and transformed so that it lines up with the embedded tile."""
+    f = np.fft.fft2(s.folded)
     ky = np.fft.fftfreq(PERIOD)[:, None]
     kx = np.fft.fftfreq(PERIOD)[None, :]
-    # correlation peak at (dy, dx) means t(x) ~ sync(x - d): shift t back by d
+    # correlation peak at d means folded(x) ~ S_k(x - d): shift back by d, then D_k
     ramp = np.exp(2j * np.pi * (ky * s.shift[0] + kx * s.shift[1]))
-    out: F64 = np.real(np.fft.ifft2(f * ramp))
+    out: F64 = _dihedral(np.real(np.fft.ifft2(f * ramp)), s.dihedral)
     return out
 
 
