@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -242,8 +243,64 @@ def main(argv: list[str] | None = None) -> int:
     _tamper(labelled, tampered)
     code = _run(cli, ["verify", str(tampered), "--home", str(home)], check=False)
     print(f"   verify exit code {code} (1 = problems found, as expected)")
+    print("6. robust watermark: label with --watermark, then strip the metadata the way a")
+    print("   re-upload does (screenshot-like JPEG, MP3 64k, H.264 CRF 28 at half size)")
+    marked = root / "watermarked"
+    picked = [p for p in ("sample.jpg", "voice.wav", "clip.mp4") if (originals / p).exists()]
+    if picked:
+        _run(
+            cli,
+            [
+                "label",
+                *(str(originals / p) for p in picked),
+                "--out-dir",
+                str(marked),
+                "--producer",
+                DEMO_PRODUCER,
+                "--sign",
+                info.key_id,
+                "--home",
+                str(home),
+                "--watermark",
+            ],
+        )
+        stripped = root / "reuploaded"
+        for note in _reupload(marked, stripped):
+            print(f"   note: {note}")
+        print("   inspect the stripped copies: no record left, the watermark key still there")
+        _run(cli, ["inspect", str(stripped), "--home", str(home)], check=False)
     print(f"\nDone. Look at {labelled}/sample.png to see the visible label.")
     return 0
+
+
+def _reupload(marked: Path, dest: Path) -> list[str]:
+    """Copies without metadata, re-encoded the way platforms and screenshots do."""
+    dest.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    if (marked / "sample.jpg").exists():
+        with Image.open(marked / "sample.jpg") as im:
+            small = im.convert("RGB").resize((im.width * 3 // 4, im.height * 3 // 4))
+            small.save(dest / "screenshot.jpg", "JPEG", quality=70)
+    ff = shutil.which("ffmpeg")
+    jobs = {
+        "voice.wav": ["-map_metadata", "-1", "-b:a", "64k", "voice-64k.mp3"],
+        "clip.mp4": [
+            "-map_metadata", "-1", "-vf", "scale=iw/2:-2", "-c:v", "libx264", "-crf", "28",
+            "-c:a", "aac", "clip-crf28-half.mp4",
+        ],
+    }  # fmt: skip
+    for name, args in jobs.items():
+        if ff is None or not (marked / name).exists():
+            continue
+        res = subprocess.run(
+            [ff, "-v", "error", "-y", "-i", str(marked / name), *args[:-1], str(dest / args[-1])],
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        if res.returncode != 0:
+            notes.append(f"ffmpeg could not make {args[-1]}: {res.stderr.decode()[-200:]}")
+    return notes
 
 
 def _tamper(labelled: Path, dest: Path) -> None:

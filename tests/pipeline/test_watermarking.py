@@ -297,3 +297,32 @@ def test_mp4_video_is_watermarked(tmp_path: Path) -> None:
     rep = synthlabel.inspect(tmp_path / "out.mp4")
     w = wm(rep, "sl-vid-1")
     assert w["present"] and w["matches_record"] is True
+
+
+def test_large_files_inspected_in_place_still_get_watermark_detection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the streaming threshold the file is never loaded whole; audio is decoded from
+    the path (first seconds only)."""
+    from synthlabel.pipeline import inspecting
+
+    m4a = tmp_path / "in.m4a"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(_wav(tmp_path)), "-c:a", "aac",
+         "-b:a", "128k", str(m4a)],
+        check=True,
+    )  # fmt: skip
+    res = synthlabel.label(m4a, tmp_path / "out.m4a", producer=PRODUCER, watermark=True,
+                           visible=False)  # fmt: skip
+    assert res.watermark is not None
+    monkeypatch.setattr(inspecting, "STREAM_THRESHOLD", 1000)
+    read_whole = []
+    real_read = inspecting.read_file
+    monkeypatch.setattr(
+        inspecting, "read_file", lambda *a, **k: read_whole.append(a) or real_read(*a, **k)
+    )
+    rep = synthlabel.inspect(tmp_path / "out.m4a")
+    assert not read_whole, "a large file must not be read into memory"
+    assert rep.record == res.record
+    w = wm(rep, "sl-aud-1")
+    assert w["present"] and w["matches_record"] is True

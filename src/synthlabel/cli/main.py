@@ -442,7 +442,8 @@ def _wm_text(rep: InspectionReport) -> str:
     parts = []
     for w in found:
         m = w.get("matches_record")
-        link = " =record" if m is True else " ≠record" if m is False else ""
+        key = f" #{(w.get('payload') or '')[:8]}"
+        link = " =record" if m is True else " ≠record" if m is False else key
         parts.append(f"{w['algorithm']}{link}")
     return "; ".join(parts)
 

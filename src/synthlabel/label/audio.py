@@ -1129,17 +1129,25 @@ def decode_samples(
     data: bytes, format_id: str, *, max_seconds: float | None = None
 ) -> tuple[npt.NDArray[np.float32], int]:
     """Decode the first audio stream to float32 samples, shape (n, channels), and the rate."""
-    demuxer = ff.demuxer_for(format_id)
     if not data:
         raise MalformedInput(f"empty {format_id} data")
     with ff.workdir() as work:
         src = work / f"in.{format_id.lower()}"
         src.write_bytes(data)
-        info = ff.probe(src, demuxer)
-        stream = info.first("audio")
-        if stream is None or stream.sample_rate <= 0 or stream.channels <= 0:
-            raise MalformedInput(f"no readable audio stream in the {format_id} data")
-        return _decode_f32(src, demuxer, stream, info, max_seconds), stream.sample_rate
+        return decode_samples_path(src, format_id, max_seconds=max_seconds)
+
+
+def decode_samples_path(
+    src: Path, format_id: str, *, max_seconds: float | None = None
+) -> tuple[npt.NDArray[np.float32], int]:
+    """:func:`decode_samples` reading a file in place (large files are never loaded whole)."""
+    demuxer = ff.demuxer_for(format_id)
+    info = ff.probe(src, demuxer)
+    stream = info.first("audio")
+    if stream is None or stream.sample_rate <= 0 or stream.channels <= 0:
+        raise MalformedInput(f"no readable audio stream in the {format_id} data")
+    with ff.workdir() as work:
+        return _decode_f32(src, demuxer, stream, info, max_seconds, work), stream.sample_rate
 
 
 def _decode_f32(
@@ -1148,10 +1156,11 @@ def _decode_f32(
     stream: ff.StreamInfo,
     info: ff.MediaInfo,
     max_seconds: float | None,
+    work: Path | None = None,
 ) -> npt.NDArray[np.float32]:
     duration = stream.duration or info.duration or 0.0
     limit = ["-t", f"{max_seconds:.3f}"] if max_seconds else []
-    raw = src.with_suffix(".f32")
+    raw = (work / "samples.f32") if work is not None else src.with_suffix(".f32")
     ff.run_ffmpeg(
         [
             *ff.input_args(src, demuxer),

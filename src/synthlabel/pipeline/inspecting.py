@@ -74,6 +74,10 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         if path.is_file() and path.stat().st_size > STREAM_THRESHOLD:
             streamed = inspect_path(path, trust=trust, verify=options.verify, sidecar=sidecar)
             if streamed is not None:
+                if options.watermarks and not streamed.error:
+                    add_watermarks(
+                        streamed, None, path=str(path), max_seconds=options.watermark_seconds
+                    )
                 return streamed
         data = read_file(path)
     except SynthlabelError as exc:
@@ -95,7 +99,11 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
 
 
 def add_watermarks(
-    report: InspectionReport, data: bytes, *, path: str | None = None, max_seconds: float = 20.0
+    report: InspectionReport,
+    data: bytes | None,
+    *,
+    path: str | None = None,
+    max_seconds: float = 20.0,
 ) -> None:
     """Run the watermark detectors on ``data`` and attach what they found to ``report``."""
     from synthlabel.formats import registry

@@ -206,17 +206,26 @@ def _image_array(data: bytes, handler: FormatHandler) -> npt.NDArray[np.uint8]:
 
 
 def detect_watermarks(
-    data: bytes,
+    data: bytes | None,
     handler: FormatHandler,
     record: AIGCRecord | None = None,
     *,
     path: str | None = None,
     max_seconds: float = DETECT_SECONDS,
 ) -> list[dict[str, Any]]:
-    """Run every installed detector of the file's media kind; never raises."""
+    """Run every installed detector of the file's media kind; never raises.
+
+    ``data`` may be None for a large file inspected in place: audio and video are then decoded
+    from ``path`` (only the first ``max_seconds``), other kinds are skipped.
+    """
+    src_path = Path(path) if path and Path(path).is_file() else None
+    if data is None and src_path is None:
+        return []
     try:
         kind = media_kind_of(handler, data)
     except SynthlabelError:
+        return []
+    if data is None and kind not in ("audio", "video"):
         return []
     if kind is None:
         return []
@@ -226,27 +235,34 @@ def detect_watermarks(
     found: list[Detection] = []
     try:
         if kind == "image":
+            assert data is not None
             rgb = _image_array(data, handler)
             for algo in algos:
                 assert isinstance(algo, ImageWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(rgb)))
         elif kind == "text":
+            assert data is not None
             text = data.decode("utf-8", errors="replace")
             for algo in algos:
                 assert isinstance(algo, TextWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(text)))
         elif kind == "audio":
-            from synthlabel.label.audio import decode_samples
+            from synthlabel.label.audio import decode_samples, decode_samples_path
 
-            x, rate = decode_samples(data, handler.id, max_seconds=max_seconds)
+            if data is None:
+                assert src_path is not None
+                x, rate = decode_samples_path(src_path, handler.id, max_seconds=max_seconds)
+            else:
+                x, rate = decode_samples(data, handler.id, max_seconds=max_seconds)
             signal = AudioSignal(x, rate)
             for algo in algos:
                 assert isinstance(algo, AudioWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(signal)))
         else:
             with tempfile.TemporaryDirectory(prefix="synthlabel-wm-") as tmp:
-                src = Path(path) if path and Path(path).is_file() else Path(tmp) / "in.bin"
-                if not (path and Path(path).is_file()):
+                src = src_path or Path(tmp) / "in.bin"
+                if src_path is None:
+                    assert data is not None
                     src.write_bytes(data)
                 for algo in algos:
                     assert isinstance(algo, VideoWatermark)
