@@ -92,7 +92,7 @@ _MAX_ACF = 24
 #: Hypotheses counted in the Bonferroni correction (identity, ladders, ACF, 2 x 8 refinements).
 N_GEOMETRIES = 1 + len(_SCALES) + len(_ANGLES) + _MAX_ACF + 16
 #: A sync z-score so high that the search stops (the p-value still counts every hypothesis).
-_Z_SURE = 12.0
+_Z_SURE = 8.5
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -266,19 +266,22 @@ def _embed_luma(y: npt.NDArray[Any], pattern: F32, strength: float) -> F32:
     if float(hi.max()) > 0.0 or float(lo.max()) > 0.0:
         sig = max(0.7, 2.0 * s)
         shift = cv2.GaussianBlur(lo, (0, 0), sig) - cv2.GaussianBlur(hi, (0, 0), sig)
+    if shift is not None:
+        # PSNR guard (at mask resolution): the shift costs energy; keep the expected delta
+        # power (pattern power + shift^2, clipping ignored) at the target
+        lim = (target * strength) ** 2
+        mse = float(np.mean((_PATTERN_RMS * amp) ** 2 + shift * shift))
+        if mse > lim:
+            k = math.sqrt(lim / mse)
+            amp *= k
+            shift *= k
     if s < 1.0:
         amp = np.asarray(cv2.resize(amp, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
         if shift is not None:
             shift = cv2.resize(shift, (w, h), interpolation=cv2.INTER_LINEAR)
-    d: F32 = pattern * amp
+    d: F32 = np.multiply(pattern, amp, dtype=np.float32)
     if shift is not None:
         d += shift
-        # PSNR guard: the shift costs energy; keep the realised delta at the target
-        real = np.clip(y.astype(np.float32) + d, 0.0, 255.0) - y
-        mse = float(np.mean(real * real))
-        lim = (target * strength) ** 2
-        if mse > lim:
-            d *= math.sqrt(lim / mse)
     return d
 
 
@@ -296,8 +299,11 @@ def _apply_delta(img: U8, d: F32) -> U8:
     if img.ndim == 2:
         gray: U8 = np.asarray(cv2.add(img, d, dtype=cv2.CV_8U), np.uint8)
         return gray
-    out: U8 = img.copy()
     d3 = cv2.merge([d, d, d])
+    if img.shape[2] == 3:
+        rgb: U8 = np.asarray(cv2.add(np.ascontiguousarray(img), d3, dtype=cv2.CV_8U), np.uint8)
+        return rgb
+    out: U8 = img.copy()
     out[..., :3] = np.asarray(
         cv2.add(np.ascontiguousarray(img[..., :3]), d3, dtype=cv2.CV_8U), np.uint8
     )
