@@ -198,10 +198,12 @@ def inspect(
     c2pa: bool = True,
     c2pa_trust_anchors: PathLike | None = None,
     watermarks: bool = True,
+    text_watermark_key: bytes | None = None,
 ) -> InspectionReport:
     """Read every label in ``path``. Never raises for bad files: see ``report.error``.
 
-    ``watermarks``: also look for robust watermarks (``report.watermarks``)."""
+    ``watermarks``: also look for robust watermarks (``report.watermarks``);
+    ``text_watermark_key``: the secret key text watermarks were generated with."""
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
 
     return inspect_file(
@@ -212,6 +214,7 @@ def inspect(
             c2pa=c2pa,
             c2pa_trust_anchors=str(c2pa_trust_anchors) if c2pa_trust_anchors else None,
             watermarks=watermarks,
+            text_watermark_key=text_watermark_key,
         ),
     )
 

@@ -326,3 +326,40 @@ def test_large_files_inspected_in_place_still_get_watermark_detection(
     assert rep.record == res.record
     w = wm(rep, "sl-aud-1")
     assert w["present"] and w["matches_record"] is True
+
+
+def _marked_text(key: bytes, n: int = 300, seed: int = 1) -> str:
+    """What a watermarking generator writes, without a model: at each step a random word
+    character from the keyed green list of the byte tokenizer (sl-txt-1's default)."""
+    from synthlabel.watermark.text import TextWatermarker
+
+    wm = TextWatermarker(key)
+    rng = np.random.default_rng(seed)
+    alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ,.", dtype=np.uint8)
+    ids = list(b"Once upon a time")
+    for _ in range(n):
+        green = [int(t) for t in alphabet if wm.is_green(ids[-wm.context :], int(t))]
+        ids.append(int(rng.choice(green or alphabet)))
+    return bytes(ids).decode("ascii")
+
+
+def test_text_files_are_checked_with_the_providers_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from synthlabel.cli.main import app
+
+    secret = b"provider secret text-watermark key 0001"
+    p = tmp_path / "answer.txt"
+    p.write_text(_marked_text(secret), encoding="utf-8")
+    w = wm(synthlabel.inspect(p, text_watermark_key=secret), "sl-txt-1")
+    assert w["present"] and w["p_value"] < 1e-6
+    w = wm(synthlabel.inspect(p), "sl-txt-1")  # the public default key does not see it
+    assert not w["present"]
+    keyfile = tmp_path / "text.key"
+    keyfile.write_bytes(secret + b"\n")
+    res = CliRunner().invoke(app, ["inspect", str(p), "--text-wm-key", str(keyfile), "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"sl-txt-1"' in res.stdout and '"present": true' in res.stdout
+    keyfile.write_bytes(b"short")
+    res = CliRunner().invoke(app, ["inspect", str(p), "--text-wm-key", str(keyfile)])
+    assert res.exit_code == 2 and "at least 16 bytes" in res.output

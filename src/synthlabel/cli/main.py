@@ -400,6 +400,17 @@ def _binding_text(report: InspectionReport) -> str:
     return "—"
 
 
+def _read_key_file(path: Path) -> bytes:
+    """A secret key file: its bytes, without surrounding whitespace (a trailing newline)."""
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        fail(f"{path}: cannot read the key file: {exc.strerror}")
+    if len(key) < 16:
+        fail(f"{path}: a text-watermark key needs at least 16 bytes, found {len(key)}")
+    return key
+
+
 def _inspect_paths(
     paths: Sequence[Path],
     trust: Path | None,
@@ -409,6 +420,7 @@ def _inspect_paths(
     *,
     verify: bool = True,
     watermarks: bool = False,
+    text_key: bytes | None = None,
 ) -> list[InspectionReport]:
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
     from synthlabel.pipeline.io import iter_inputs
@@ -426,6 +438,7 @@ def _inspect_paths(
         c2pa_trust_anchors=str(c2pa_trust) if c2pa_trust else None,
         verify=verify,
         watermarks=watermarks,
+        text_watermark_key=text_key,
     )
     progress = _progress(len(files), True)
     if progress:
@@ -442,7 +455,7 @@ def _wm_text(rep: InspectionReport) -> str:
     parts = []
     for w in found:
         m = w.get("matches_record")
-        key = f" #{(w.get('payload') or '')[:8]}"
+        key = f" #{w['payload'][:8]}" if w.get("payload") else ""
         link = " =record" if m is True else " ≠record" if m is False else key
         parts.append(f"{w['algorithm']}{link}")
     return "; ".join(parts)
@@ -574,13 +587,28 @@ def inspect(
             help="Look for robust watermarks (decodes pixels and samples; slower).",
         ),
     ] = True,
+    text_wm_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-wm-key",
+            help="File holding your secret text-watermark key [default: the public key].",
+        ),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show every label in each file: AIGC records, signatures, binding, IPTC, C2PA and
     robust watermarks."""
+    text_key = _read_key_file(text_wm_key) if text_wm_key else None
     reports = _inspect_paths(
-        paths, trust, home, not no_c2pa, c2pa_trust, verify=not no_verify, watermarks=watermarks
+        paths,
+        trust,
+        home,
+        not no_c2pa,
+        c2pa_trust,
+        verify=not no_verify,
+        watermarks=watermarks,
+        text_key=text_key,
     )
     if as_json:
         _emit_json(

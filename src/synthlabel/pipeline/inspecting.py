@@ -25,6 +25,7 @@ class InspectOptions:
     # synthlabel.inspect() turn it on; batch metadata scans leave it off.
     watermarks: bool = False
     watermark_seconds: float = 20.0  # audio/video: how much of the file to search
+    text_watermark_key: bytes | None = None  # a provider's secret text-watermark key
 
 
 _trust_cache: dict[tuple[str | None, str | None], TrustStore] = {}
@@ -76,7 +77,11 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
             if streamed is not None:
                 if options.watermarks and not streamed.error:
                     add_watermarks(
-                        streamed, None, path=str(path), max_seconds=options.watermark_seconds
+                        streamed,
+                        None,
+                        path=str(path),
+                        max_seconds=options.watermark_seconds,
+                        text_key=options.text_watermark_key,
                     )
                 return streamed
         data = read_file(path)
@@ -94,7 +99,13 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         verify=options.verify,
     )
     if options.watermarks and not report.error:
-        add_watermarks(report, data, path=str(path), max_seconds=options.watermark_seconds)
+        add_watermarks(
+            report,
+            data,
+            path=str(path),
+            max_seconds=options.watermark_seconds,
+            text_key=options.text_watermark_key,
+        )
     return report
 
 
@@ -104,6 +115,7 @@ def add_watermarks(
     *,
     path: str | None = None,
     max_seconds: float = 20.0,
+    text_key: bytes | None = None,
 ) -> None:
     """Run the watermark detectors on ``data`` and attach what they found to ``report``."""
     from synthlabel.formats import registry
@@ -116,7 +128,7 @@ def add_watermarks(
     if handler is None:
         return
     report.watermarks = detect_watermarks(
-        data, handler, report.record, path=path, max_seconds=max_seconds
+        data, handler, report.record, path=path, max_seconds=max_seconds, text_key=text_key
     )
     for w in report.watermarks:
         if w.get("present") and w.get("matches_record") is False:

@@ -212,9 +212,11 @@ def detect_watermarks(
     *,
     path: str | None = None,
     max_seconds: float = DETECT_SECONDS,
+    text_key: bytes | None = None,
 ) -> list[dict[str, Any]]:
     """Run every installed detector of the file's media kind; never raises.
 
+    ``text_key``: the key text detectors use (a provider's secret; None: their default).
     ``data`` may be None for a large file inspected in place: audio and video are then decoded
     from ``path`` (only the first ``max_seconds``), other kinds are skipped.
     """
@@ -245,7 +247,7 @@ def detect_watermarks(
             text = data.decode("utf-8", errors="replace")
             for algo in algos:
                 assert isinstance(algo, TextWatermark)
-                found.append(_safe(algo, lambda a=algo: a.detect(text)))
+                found.append(_safe(algo, lambda a=algo: a.detect(text, key=text_key)))
         elif kind == "audio":
             from synthlabel.label.audio import decode_samples, decode_samples_path
 

@@ -153,4 +153,9 @@ class VideoWatermark(WatermarkAlgorithm, Protocol):
 
 @runtime_checkable
 class TextWatermark(WatermarkAlgorithm, Protocol):
-    def detect(self, text: str) -> Detection: ...
+    """Text is marked while a model generates; detection needs the text and the key.
+
+    ``key=None`` means the algorithm's own default key (a provider passes its secret).
+    """
+
+    def detect(self, text: str, *, key: bytes | None = None) -> Detection: ...
