@@ -12,8 +12,9 @@ Design (measured choices are in docs/watermark-image.md):
   area-downscale), and the chips are large, smooth blobs that survive JPEG, blur and rescaling.
 * **What**: a tile of :data:`TILE` x :data:`TILE` chips repeats over the image. Each chip holds
   ``a * S + b * PN * c`` where ``S`` is a keyed +-1 synchronisation pattern, ``c`` is one of the
-  258 channel bits of :func:`synthlabel.watermark._ecc.frame` (64 payload bits + CRC-16,
-  rate-1/3 convolutional code) spread over ~4 chips per bit, ``PN`` a keyed +-1 sign. Chips are
+  258 channel bits of the shared code (:mod:`synthlabel.watermark._ecc`: 64 payload bits +
+  CRC-16 XOR a keyed mask, rate-1/3 convolutional code) spread over ~4 chips per bit, ``PN``
+  a keyed +-1 sign. Chips are
   rendered to pixels with a raised-cosine interpolation kernel (smooth, partition of unity),
   computed separably as ``A_y @ tile @ A_x.T`` with periodic interpolation matrices: exact
   geometry at any size, no per-pixel index maps.
@@ -114,6 +115,7 @@ def _keyed_patterns() -> tuple[F64, F64, npt.NDArray[np.intp]]:
 
 
 _SYNC, _PN, _BIT_OF_CHIP = _keyed_patterns()
+_CRC_MASK = np.unpackbits(np.frombuffer(hashlib.sha256(_KEY + b"/crc").digest()[:2], np.uint8))
 
 
 def _interp_matrix(n_px: int, chips_per_px: float, period: int = TILE) -> F32:
@@ -172,7 +174,24 @@ def _coded_bits(payload: bytes) -> npt.NDArray[np.uint8]:
         raise WatermarkError(
             f"{ALGORITHM_ID} payload must be {PAYLOAD_BITS // 8} bytes, got {len(payload)!r}"
         )
-    return _ecc.frame(bytes_to_bits(bytes(payload), PAYLOAD_BITS), CRC_WIDTH)
+    bits = bytes_to_bits(bytes(payload), PAYLOAD_BITS)
+    return _ecc.encode(np.concatenate([bits, _ecc.crc_bits(bits, CRC_WIDTH) ^ _CRC_MASK]))
+
+
+def _unframe(soft: F64) -> tuple[npt.NDArray[np.uint8], bool, int]:
+    """Soft Viterbi + keyed CRC check: (payload bits, CRC ok, channel bits corrected).
+
+    The CRC field is XORed with a keyed non-zero mask: an input without any mark (all-zero
+    soft values on a flat image) makes the decoder return the all-zero word, whose plain
+    CRC would check.
+    """
+    y = np.asarray(soft, dtype=np.float64).ravel()
+    info = _ecc.viterbi(y, PAYLOAD_BITS + CRC_WIDTH)
+    bits, crc = info[:PAYLOAD_BITS], info[PAYLOAD_BITS:]
+    ok = bool(np.array_equal(crc ^ _CRC_MASK, _ecc.crc_bits(bits, CRC_WIDTH)))
+    hard = (y > 0).astype(np.uint8)
+    corrected = int(np.count_nonzero(hard != _ecc.encode(info)))
+    return bits, ok, corrected
 
 
 def _check_size(h: int, w: int) -> None:
@@ -203,7 +222,7 @@ def render_pattern(h: int, w: int, payload: bytes) -> F32:
 _MASK_SIDE = 512  # short side at which the perceptual mask is computed
 #: Pattern amplitude (grey levels, rms) on flat areas: low enough that SSIM holds on a flat
 #: image (the smooth chips put about half of their variance inside SSIM's 7x7 window).
-_FLAT_AMP = 1.35
+_FLAT_AMP = 1.3
 #: Activity (grey levels) at which the gain starts to grow, and its cap relative to the floor.
 _ACT_KNEE = 4.0
 _GAIN_CAP = 2.6
@@ -626,7 +645,7 @@ class ImageWatermarkAlgo:
         return self._decide(soft, log10_p_sync, {"frames": len(readings), "frames_used": len(used)})
 
     def _decide(self, soft: F64, log10_p_sync: float, details: dict[str, Any]) -> Detection:
-        bits, crc_ok, corrected = _ecc.unframe(soft, PAYLOAD_BITS, CRC_WIDTH)
+        bits, crc_ok, corrected = _unframe(soft)
         log10_p = log10_p_sync + (-CRC_WIDTH * math.log10(2.0) if crc_ok else 0.0)
         p = 10.0**log10_p
         details = dict(details, log10_p=log10_p, crc_ok=crc_ok)
@@ -670,6 +689,7 @@ class ImageWatermarkAlgo:
             "dihedral": best.dihedral,
             "shift": (round(best.shift[0], 2), round(best.shift[1], 2)),
             "geometries_tried": tried,
+            "log10_p_sync": round(log10_p_sync, 3),
             "snr": round(snr, 3),
         }
         return self._decide(llr, log10_p_sync, details)
