@@ -315,6 +315,8 @@ def _as_luma(img: npt.NDArray[Any]) -> tuple[U8, str]:
 
 
 def _apply_delta(img: U8, d: F32) -> U8:
+    # integer delta first: the same change on R, G and B (cv2 rounds half to even per sum)
+    d = np.rint(d)
     if img.ndim == 2:
         gray: U8 = np.asarray(cv2.add(img, d, dtype=cv2.CV_8U), np.uint8)
         return gray
