@@ -15,10 +15,11 @@ RANK = {
     "label": 3,
     "inspect": 3,
     "watermark": 3,
-    "pipeline": 4,
-    "cli": 5,
-    "service": 5,
-    "demo": 6,
+    "detect": 4,
+    "pipeline": 5,
+    "cli": 6,
+    "service": 6,
+    "demo": 7,
 }
 # label may use inspect's read-side helpers? No: same rank layers must not import each other,
 # except the explicitly allowed pairs below.

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from synthlabel.model.aigc import AIGCRecord
+from synthlabel.model.findings import Decision, Finding, Verdict
 
 SCHEMA_VERSION = "synthlabel.inspect/1"
 
@@ -154,6 +155,18 @@ class InspectionReport:
     # as a dict, plus "matches_record" (True/False when the file also carries a record whose
     # watermark key can be compared, None otherwise). Empty when detection was not run.
     watermarks: list[dict[str, Any]] = field(default_factory=list)
+    # The Labeling Measures' verdict with its evidence (set when the detectors ran) and what
+    # the detector run did (timings, skipped detectors, detector errors).
+    decision: Decision | None = None
+    detectors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.decision.verdict if self.decision else None
+
+    @property
+    def evidence(self) -> tuple[Finding, ...]:
+        return self.decision.evidence if self.decision else ()
 
     @property
     def record(self) -> AIGCRecord | None:
@@ -179,6 +192,9 @@ class InspectionReport:
             "warnings": list(self.warnings),
             "error": self.error,
             "watermarks": [dict(w) for w in self.watermarks],
+            "verdict": self.decision.to_dict() if self.decision else None,
+            "evidence": [f.to_dict() for f in self.evidence],
+            "detectors": dict(self.detectors),
         }
 
 

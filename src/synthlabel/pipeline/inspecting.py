@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthlabel.detect.base import Cost
 from synthlabel.errors import SynthlabelError
 from synthlabel.inspect.reader import inspect_bytes, inspect_path
 from synthlabel.model.keys import KeyStore, TrustStore
@@ -26,6 +27,15 @@ class InspectOptions:
     watermarks: bool = False
     watermark_seconds: float = 20.0  # audio/video: how much of the file to search
     text_watermark_key: bytes | None = None  # a provider's secret text-watermark key
+    # Run the detector plug-ins and give the Labeling Measures' verdict with its evidence.
+    detect: bool = False
+    max_cost: Cost = "medium"  # cheap (metadata), medium (+ watermarks, hashes), expensive (+ OCR)
+    only: frozenset[str] | None = None  # detector ids
+    skip: frozenset[str] = frozenset()
+    policy: str | None = None  # a built-in policy name or a TOML file (None: default)
+    declared: bool = False  # the uploader declared the content AI-generated
+    time_budget: float | None = 30.0  # seconds per file for the medium/expensive detectors
+    registry_path: str | None = None  # perceptual-hash registry to match against
 
 
 _trust_cache: dict[tuple[str | None, str | None], TrustStore] = {}
@@ -75,14 +85,8 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         if path.is_file() and path.stat().st_size > STREAM_THRESHOLD:
             streamed = inspect_path(path, trust=trust, verify=options.verify, sidecar=sidecar)
             if streamed is not None:
-                if options.watermarks and not streamed.error:
-                    add_watermarks(
-                        streamed,
-                        None,
-                        path=str(path),
-                        max_seconds=options.watermark_seconds,
-                        text_key=options.text_watermark_key,
-                    )
+                if not streamed.error:
+                    add_detection(streamed, None, path, options)
                 return streamed
         data = read_file(path)
     except SynthlabelError as exc:
@@ -98,44 +102,55 @@ def inspect_file(path: Path, options: InspectOptions | None = None) -> Inspectio
         trust_anchors_pem=anchors,
         verify=options.verify,
     )
-    if options.watermarks and not report.error:
-        add_watermarks(
-            report,
-            data,
-            path=str(path),
-            max_seconds=options.watermark_seconds,
-            text_key=options.text_watermark_key,
-        )
+    if not report.error:
+        add_detection(report, data, path, options)
     return report
 
 
-def add_watermarks(
-    report: InspectionReport,
-    data: bytes | None,
-    *,
-    path: str | None = None,
-    max_seconds: float = 20.0,
-    text_key: bytes | None = None,
+def add_detection(
+    report: InspectionReport, data: bytes | None, path: Path | None, options: InspectOptions
 ) -> None:
-    """Run the watermark detectors on ``data`` and attach what they found to ``report``."""
+    """Run the detectors (or only the watermark ones) and the verdict policy on a report."""
+    if not (options.detect or options.watermarks):
+        return
+    from synthlabel.detect.base import Asset, DetectOptions
+    from synthlabel.detect.run import run_detectors
+    from synthlabel.detect.watermarks import asset_watermarks
     from synthlabel.formats import registry
-    from synthlabel.pipeline.watermarking import detect_watermarks
+    from synthlabel.model.policy import load_policy
 
     try:
         handler = registry.get(report.format) if report.format else None
     except SynthlabelError:
         handler = None
-    if handler is None:
-        return
-    report.watermarks = detect_watermarks(
-        data, handler, report.record, path=path, max_seconds=max_seconds, text_key=text_key
+    file = path if path is not None and path.is_file() else None
+    asset = Asset(str(path) if path else report.path, handler, report, data, file)
+    skip = set(options.skip)
+    if not options.watermarks:
+        skip.add("watermark")
+    dopts = DetectOptions(
+        max_cost=options.max_cost,
+        only=options.only if options.detect else frozenset({"watermark"}),
+        skip=frozenset(skip),
+        time_budget=options.time_budget,
+        watermark_seconds=options.watermark_seconds,
+        text_watermark_key=options.text_watermark_key,
+        registry_path=options.registry_path,
     )
+    run = run_detectors(asset, dopts)
+    if "watermarks" in asset.memo:
+        report.watermarks = asset_watermarks(asset, dopts)
     for w in report.watermarks:
         if w.get("present") and w.get("matches_record") is False:
             report.warnings.append(
                 f"watermark {w['algorithm']} carries payload {w['payload']}, which is not the "
                 "watermark key of this file's AIGC record (copied or re-labelled content?)"
             )
+    if not options.detect:
+        return
+    policy = load_policy(options.policy)
+    report.decision = policy.decide(run.findings, declared=options.declared)
+    report.detectors = run.to_dict()
 
 
 def _failed(path: Path, error: str) -> InspectionReport:
