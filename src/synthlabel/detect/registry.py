@@ -18,6 +18,8 @@ _BUILTIN: tuple[str, ...] = (
     "synthlabel.detect.c2pa:DETECTOR",
     "synthlabel.detect.iptc:DETECTOR",
     "synthlabel.detect.watermarks:DETECTOR",
+    "synthlabel.detect.traces:DETECTOR",
+    "synthlabel.detect.registry_match:DETECTOR",
 )
 
 
