@@ -27,6 +27,7 @@ from rich.table import Table
 
 from synthlabel import __version__
 from synthlabel.errors import SynthlabelError
+from synthlabel.model.findings import Verdict
 from synthlabel.model.results import (
     SCHEMA_VERSION,
     BindingStatus,
@@ -56,6 +57,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREADABLE, EXIT_NO_LABEL = 0, 1, 2, 3, 4
+EXIT_VERDICT = 5  # inspect --fail-on: a file's verdict reached the given class
 
 HomeOpt = Annotated[
     Path | None,
@@ -421,6 +423,7 @@ def _inspect_paths(
     verify: bool = True,
     watermarks: bool = False,
     text_key: bytes | None = None,
+    detection: dict[str, Any] | None = None,
 ) -> list[InspectionReport]:
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
     from synthlabel.pipeline.io import iter_inputs
@@ -439,6 +442,7 @@ def _inspect_paths(
         verify=verify,
         watermarks=watermarks,
         text_watermark_key=text_key,
+        **(detection or {}),
     )
     progress = _progress(len(files), True)
     if progress:
@@ -461,11 +465,24 @@ def _wm_text(rep: InspectionReport) -> str:
     return "; ".join(parts)
 
 
+_VERDICT_STYLE = {"confirmed": "bold red", "possible": "yellow", "suspected": "cyan"}
+
+
+def _verdict_text(rep: InspectionReport) -> str:
+    if rep.decision is None:
+        return "—"
+    v = rep.decision.verdict.value
+    style = _VERDICT_STYLE.get(v)
+    text = v.replace("_", " ")
+    return f"[{style}]{text}[/]" if style else text
+
+
 def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> None:
     table = Table(show_lines=False, header_style="bold")
     cols = [
         "File",
         "Format",
+        "Verdict",
         "Label",
         "Producer",
         "Compliance",
@@ -476,7 +493,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         "Watermark",
     ]
     if verbose:
-        cols[4:4] = ["ProduceID", "Propagator"]
+        cols[5:5] = ["ProduceID", "Propagator"]
     # Columns that would be all dashes are left out (narrow terminals).
     hide = set()
     if not verbose and not any(r.digital_source_types for r in reports):
@@ -485,6 +502,8 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         hide.add("C2PA")
     if not any(r.watermarks for r in reports):
         hide.add("Watermark")
+    if not any(r.decision for r in reports):
+        hide.add("Verdict")
     keep = [i for i, c in enumerate(cols) if c not in hide]
     for i in keep:
         table.add_column(cols[i], overflow="fold")
@@ -509,6 +528,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         row = [
             rep.path,
             rep.format or "?",
+            _verdict_text(rep),
             (rec.label if rec else "—"),
             (rec.content_producer if rec else "—"),
             f"[{style}]{comp}[/]" if style else comp,
@@ -519,7 +539,7 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
             _wm_text(rep),
         ]
         if verbose:
-            row[4:4] = [
+            row[5:5] = [
                 rec.produce_id if rec else "—",
                 (rec.content_propagator or "—") if rec else "—",
             ]
@@ -540,6 +560,16 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
                 )  # already listed as errors
                 if verbose or (not explained and (not chk.ok or not chk.trusted)):
                     lines.append(chk.reason)
+        if rep.decision and (verbose or (len(reports) <= 20 and rep.evidence)):
+            d = rep.decision
+            lines.append(f"verdict {d.verdict.value} ({d.policy})")
+            lines += [f"  because {r}" for r in d.reasons]
+            for f in rep.evidence:
+                where = f" @ {f.location}" if f.location else ""
+                lines.append(f"  [{f.strength.value}] {f.code}: {f.summary}{where}")
+        if verbose and rep.detectors.get("skipped"):
+            lines += [f"skipped {k}: {v}" for k, v in rep.detectors["skipped"].items()]
+        lines += [f"detector {k} failed: {v}" for k, v in rep.detectors.get("errors", {}).items()]
         lines += [f"note: {w}" for w in rep.warnings]
         if rep.c2pa and rep.c2pa.validation_errors:
             lines += [f"c2pa: {e}" for e in rep.c2pa.validation_errors[:5]]
@@ -553,6 +583,9 @@ def _summary(reports: list[InspectionReport]) -> dict[str, int]:
     s = {c.value: 0 for c in Compliance}
     for r in reports:
         s[r.compliance.value] += 1
+    if any(r.decision for r in reports):
+        for v in Verdict:
+            s[f"verdict_{v.value}"] = sum(1 for r in reports if r.verdict is v)
     s["files"] = len(reports)
     return s
 
@@ -594,12 +627,51 @@ def inspect(
             help="File holding your secret text-watermark key [default: the public key].",
         ),
     ] = None,
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect/--no-detect",
+            help="Run the detectors and give the Labeling Measures' verdict with evidence.",
+        ),
+    ] = True,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also run expensive detectors (OCR of visible labels).")
+    ] = False,
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Verdict policy: default, measures-strict, or a TOML file."),
+    ] = None,
+    declared: Annotated[
+        bool,
+        typer.Option("--declared", help="The uploader declared the content AI-generated."),
+    ] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 5 when a file's verdict is at least this: confirmed, possible, suspected.",
+        ),
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Run only these detectors (comma-separated ids).")
+    ] = None,
+    skip: Annotated[
+        str | None, typer.Option("--skip", help="Skip these detectors (comma-separated ids).")
+    ] = None,
+    hash_registry: Annotated[
+        Path | None,
+        typer.Option("--registry", help="Perceptual-hash registry to match against."),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show every label in each file: AIGC records, signatures, binding, IPTC, C2PA and
-    robust watermarks."""
+    """Show every label and trace in each file: AIGC records, signatures, binding, IPTC, C2PA,
+    watermarks, generator traces, and the Labeling Measures' verdict with its evidence."""
     text_key = _read_key_file(text_wm_key) if text_wm_key else None
+    fail_class = _verdict_arg(fail_on) if fail_on else None
+    detection = _detection_options(
+        detect, deep, policy, declared, only, skip, hash_registry, watermarks
+    )
     reports = _inspect_paths(
         paths,
         trust,
@@ -609,6 +681,7 @@ def inspect(
         verify=not no_verify,
         watermarks=watermarks,
         text_key=text_key,
+        detection=detection,
     )
     if as_json:
         _emit_json(
@@ -622,11 +695,73 @@ def inspect(
         _print_reports(reports, verbose)
     if any(r.error for r in reports):
         raise typer.Exit(EXIT_UNREADABLE)
+    if fail_class is not None and any(
+        r.verdict is not None and r.verdict.rank >= fail_class.rank for r in reports
+    ):
+        raise typer.Exit(EXIT_VERDICT)
     if any(r.compliance is Compliance.NONCOMPLIANT for r in reports):
         raise typer.Exit(EXIT_PROBLEM)
     if require_label and any(r.compliance is Compliance.NOT_FOUND for r in reports):
         raise typer.Exit(EXIT_NO_LABEL)
     raise typer.Exit(EXIT_OK)
+
+
+def _verdict_arg(value: str) -> Verdict:
+    try:
+        v = Verdict(value.strip().lower())
+    except ValueError:
+        v = Verdict.NO_TRACE
+    if v is Verdict.NO_TRACE:
+        fail(f"--fail-on takes confirmed, possible or suspected, not {value!r}")
+    return v
+
+
+def _ids(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(x.strip() for x in value.split(",") if x.strip())
+
+
+def _detection_options(
+    detect: bool,
+    deep: bool,
+    policy: str | None,
+    declared: bool,
+    only: str | None,
+    skip: str | None,
+    hash_registry: Path | None,
+    watermarks: bool,
+) -> dict[str, Any]:
+    from synthlabel.detect import registry as det_registry
+    from synthlabel.model.policy import load_policy
+
+    if not detect:
+        if policy or declared or only or deep:
+            fail("--policy, --declared, --only and --deep need the detectors (drop --no-detect)")
+        return {}
+    try:
+        load_policy(policy)  # fail early, before any file is read
+    except SynthlabelError as exc:
+        fail(exc.message)
+    known = {d.id for d in det_registry.detectors()}
+    for opt, ids in (("--only", _ids(only)), ("--skip", _ids(skip))):
+        unknown = sorted((ids or set()) - known)
+        if unknown:
+            names = ", ".join(sorted(known))
+            fail(f"{opt}: unknown detector(s) {', '.join(unknown)} (known: {names})")
+    if hash_registry is not None and not hash_registry.is_file():
+        fail(f"{hash_registry}: no such registry file")
+    if only is not None and "watermark" in (_ids(only) or set()) and not watermarks:
+        fail("--only watermark contradicts --no-watermarks")
+    return {
+        "detect": True,
+        "max_cost": "expensive" if deep else "medium",
+        "only": _ids(only),
+        "skip": _ids(skip) or frozenset(),
+        "policy": policy,
+        "declared": declared,
+        "registry_path": str(hash_registry) if hash_registry else None,
+    }
 
 
 @app.command()
@@ -907,6 +1042,53 @@ def watermarks(as_json: JsonOpt = False) -> None:
     out.print(table)
     for e in wm_registry.load_errors():
         err.print(f"warning: watermark plug-in failed to load: {e}", markup=False)
+
+
+@app.command()
+def detectors(
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Also show this policy's rules (name or TOML file)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the detector plug-ins and the verdict policy's rules."""
+    from synthlabel.detect import registry as det_registry
+    from synthlabel.model.policy import load_policy
+
+    try:
+        pol = load_policy(policy)
+    except SynthlabelError as exc:
+        fail(exc.message)
+    rows = [
+        {
+            "id": d.id,
+            "name": d.name,
+            "media_kinds": sorted(d.media_kinds) if d.media_kinds else ["all"],
+            "cost": d.cost,
+        }
+        for d in det_registry.detectors()
+    ]
+    if as_json:
+        _emit_json(
+            {"detectors": rows, "load_errors": det_registry.load_errors(), "policy": pol.to_dict()}
+        )
+        return
+    table = Table(header_style="bold", title="Detectors")
+    for col in ("Id", "Detector", "Media", "Cost"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["name"]), ", ".join(r["media_kinds"]), str(r["cost"]))
+    out.print(table)
+    rules = Table(header_style="bold", title=f"Policy {pol.ref}")
+    for col in ("Verdict", "Rule", "Finding codes", "Min strength"):
+        rules.add_column(col, overflow="fold")
+    for rule in pol.rules:
+        rules.add_row(rule.verdict.value, rule.name, ", ".join(rule.when), rule.min_strength.value)
+    rules.add_row(pol.declaration.value, "uploader's declaration", "--declared", "")
+    out.print(rules)
+    for e in det_registry.load_errors():
+        err.print(f"warning: detector plug-in failed to load: {e}", markup=False)
 
 
 @app.command()

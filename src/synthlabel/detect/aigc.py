@@ -28,6 +28,14 @@ class AigcRecordDetector:
     name = "GB 45438 implicit label (file metadata)"
     media_kinds = None
     cost = "cheap"
+    codes = (
+        "aigc.record.valid",
+        "aigc.record.unsigned",
+        "aigc.record.tampered",
+        "aigc.record.malformed",
+        "aigc.record.label2",
+        "aigc.record.label3",
+    )
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         return [f for rec in asset.report.records if (f := self._one(rec)) is not None]

@@ -99,5 +99,8 @@ class Detector(Protocol):
     name: str
     media_kinds: frozenset[str] | None  # None: every kind
     cost: Cost
+    #: The finding codes this detector can emit (globs allowed, e.g. ``trace.a1111.*``):
+    #: documentation, and the conformance test checks the default policy covers each.
+    codes: tuple[str, ...]
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]: ...

@@ -25,6 +25,7 @@ class C2paDetector:
     name = "C2PA manifest AI claims"
     media_kinds = None
     cost = "cheap"
+    codes = ("c2pa.ai_claim.trusted", "c2pa.ai_claim.untrusted", "c2pa.ai_claim.invalid")
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         c2pa = asset.report.c2pa

@@ -38,6 +38,7 @@ class IptcDetector:
     name = "IPTC DigitalSourceType"
     media_kinds = None
     cost = "cheap"
+    codes = ("iptc.dst.trained", "iptc.dst.composite", "iptc.dst.algorithmic")
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         out: list[Finding] = []

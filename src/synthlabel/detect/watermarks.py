@@ -193,6 +193,7 @@ class WatermarkDetector:
     name = "synthlabel robust watermarks (image, audio, video, text)"
     media_kinds = frozenset({"image", "audio", "video", "text"})
     cost = "medium"
+    codes = ("watermark.*",)
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         out = []

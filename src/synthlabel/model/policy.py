@@ -78,7 +78,7 @@ class Policy:
             if not hits:
                 continue
             codes = ", ".join(sorted({f.code for f in hits}))
-            why = f" ({rule.why})" if rule.why else ""
+            why = f" — {rule.why}" if rule.why else ""
             reasons.setdefault(rule.verdict, []).append(f"{rule.name}: {codes}{why}")
             if rule.verdict.rank > best.rank:
                 best = rule.verdict
