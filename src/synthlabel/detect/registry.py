@@ -20,6 +20,7 @@ _BUILTIN: tuple[str, ...] = (
     "synthlabel.detect.watermarks:DETECTOR",
     "synthlabel.detect.traces:DETECTOR",
     "synthlabel.detect.registry_match:DETECTOR",
+    "synthlabel.detect.visible:DETECTOR",
 )
 
 
