@@ -43,7 +43,8 @@ def voice(sr: int, seconds: float, seed: int = 0) -> npt.NDArray[np.float32]:
     env = np.clip(np.sin(2 * np.pi * 2.5 * t + rng.uniform(0, 6)), 0, None) ** 0.5
     env *= (np.sin(2 * np.pi * 0.3 * t) > -0.6).astype(float)  # pauses
     y = y * env + 0.01 * rng.standard_normal(t.size)
-    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+    out: npt.NDArray[np.float32] = (0.5 * y / float(np.abs(y).max())).astype(np.float32)
+    return out
 
 
 def noise(sr: int, seconds: float, seed: int = 1) -> npt.NDArray[np.float32]:
