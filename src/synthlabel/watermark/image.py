@@ -229,7 +229,19 @@ _GAIN_CAP = 2.6
 #: Grey level over which the amplitude fades in from black, and the fraction kept at black.
 _DARK_KNEE = 14.0
 _DARK_FLOOR = 0.12
-_PATTERN_RMS = float(np.sqrt(np.mean(render_pattern(WORK, WORK, bytes(8)) ** 2)))
+_TILE_RMS = float(np.sqrt(np.mean(_tile_values(_coded_bits(bytes(8))).astype(np.float64) ** 2)))
+
+
+def _pattern_rms(h: int, w: int) -> float:
+    """RMS of :func:`render_pattern` at this size (independent chips: the chip power times the
+    mean squared interpolation weights along each axis); it grows as chips get smaller."""
+    cpp = WORK / min(h, w) / CHIP
+    ay = _interp_matrix(min(h, 4096), cpp).astype(np.float64)
+    ax = _interp_matrix(min(w, 4096), cpp).astype(np.float64)
+    return _TILE_RMS * math.sqrt(float(np.mean(np.sum(ay * ay, 1)) * np.mean(np.sum(ax * ax, 1))))
+
+
+_PATTERN_RMS = _pattern_rms(WORK, WORK)
 
 
 def _mask_scale(h: int, w: int) -> float:
@@ -245,19 +257,32 @@ def _small(y: npt.NDArray[Any], s: float) -> F32:
     return out
 
 
-def _amplitude(ys: F32) -> F32:
+#: Gain floor on flat areas by short side (pixels): SSIM sees the part of the pattern's variance
+#: inside its 7x7 window, and chips are ``short_side / 128`` pixels, so smaller images put more
+#: of it there. Measured on flat images so that SSIM stays >= 0.98 at every size.
+_FLOOR_SIDES = (128.0, 160.0, 192.0, 256.0, 320.0, 384.0, 512.0, 768.0, 1024.0)
+_FLOOR_VALUES = (0.62, 0.72, 0.72, 0.75, 0.81, 0.88, 0.95, 1.08, 1.2)
+
+
+def _flat_floor(short_side: int) -> float:
+    """Floor of the gain on flat areas for an image of this short side (0.95 at 512 px)."""
+    return float(np.interp(short_side, _FLOOR_SIDES, _FLOOR_VALUES))
+
+
+def _amplitude(ys: F32, floor: float = 1.0, prms: float = _PATTERN_RMS) -> F32:
     """Pattern amplitude (grey levels per unit pattern) from the local activity of ``ys``.
 
-    A floor of :data:`_FLAT_AMP` on flat areas (so flat and synthetic images carry the mark
-    at a level SSIM accepts), growing with texture up to :data:`_GAIN_CAP` times the floor
-    (texture hides more; beyond the cap the detector's whitening would discount it anyway).
+    ``floor`` x :data:`_FLAT_AMP` on flat areas (so flat and synthetic images carry the mark
+    at a level SSIM accepts), growing with texture up to :data:`_GAIN_CAP` x
+    :data:`_FLAT_AMP` (texture hides more; beyond the cap the detector's whitening would
+    discount it anyway).
     """
     hp = ys - cv2.GaussianBlur(ys, (0, 0), 1.5)
     act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
-    g = np.minimum(np.sqrt(1.0 + (act / _ACT_KNEE) ** 2), _GAIN_CAP)
+    g = np.minimum(np.sqrt(floor * floor + (act / _ACT_KNEE) ** 2), _GAIN_CAP)
     # near black any change of the local mean is visible (and SSIM's luminance term collapses)
     g *= np.clip((cv2.GaussianBlur(ys, (0, 0), 2.0) - 2.0) / _DARK_KNEE, _DARK_FLOOR, 1.0)
-    out: F32 = (g * (_FLAT_AMP / _PATTERN_RMS)).astype(np.float32)
+    out: F32 = (g * (_FLAT_AMP / prms)).astype(np.float32)
     return out
 
 
@@ -271,14 +296,15 @@ def _embed_luma(y: npt.NDArray[Any], pattern: F32, strength: float) -> F32:
     h, w = y.shape
     s = _mask_scale(h, w)
     ys = _small(y, s)
-    amp = _amplitude(ys)
+    prms = _pattern_rms(h, w)
+    amp = _amplitude(ys, _flat_floor(min(h, w)), prms)
     # rms of pattern * amp, estimated at mask resolution (the pattern's local power is flat)
     target = 255.0 * 10.0 ** (-TARGET_PSNR / 20.0)
-    rms = _PATTERN_RMS * float(np.sqrt(np.mean(amp * amp))) or 1.0
+    rms = prms * float(np.sqrt(np.mean(amp * amp))) or 1.0
     amp *= strength * min(1.0, target / rms)
     # Clipping guard: near 0/255 shift the delta away from the saturated side (by about its
     # local peak) so that the pattern is not cut in half on white or black backgrounds.
-    env = 1.6 * _PATTERN_RMS * amp
+    env = 1.6 * prms * amp
     hi = np.clip(ys + env - 255.0, 0.0, None)
     lo = np.clip(env - ys, 0.0, None)
     shift = None
@@ -289,7 +315,7 @@ def _embed_luma(y: npt.NDArray[Any], pattern: F32, strength: float) -> F32:
         # PSNR guard (at mask resolution): the shift costs energy; keep the expected delta
         # power (pattern power + shift^2, clipping ignored) at the target
         lim = (target * strength) ** 2
-        mse = float(np.mean((_PATTERN_RMS * amp) ** 2 + shift * shift))
+        mse = float(np.mean((prms * amp) ** 2 + shift * shift))
         if mse > lim:
             k = math.sqrt(lim / mse)
             amp *= k
@@ -672,15 +698,15 @@ class ImageWatermarkAlgo:
         try:
             img = np.asarray(rgb)
             if img.dtype != np.uint8:
-                img = np.clip(img, 0, 255).astype(np.uint8)
+                img = np.clip(np.nan_to_num(img.astype(np.float64)), 0, 255).astype(np.uint8)
             y, _ = _as_luma(img)
         except Exception as exc:
             return absent(self.id, f"unusable input: {exc}")
         h, w = y.shape
         if min(h, w) < MIN_SIDE // 2:
             return absent(self.id, f"image {w}x{h} is too small to carry {self.id}")
-        if float(y.std()) == 0.0 and False:
-            return absent(self.id, "flat image")
+        if int(y.max()) == int(y.min()):
+            return absent(self.id, "constant image (nothing can carry a mark)")
         best, tried = self._search(y)
         llr, snr = _soft_bits(_aligned_tile(best))
         log10_p_sync = min(0.0, _log10_gauss_sf(best.z) + math.log10(self._n_tests(tried)))
