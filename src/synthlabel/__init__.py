@@ -32,6 +32,7 @@ from synthlabel.errors import (
     UnsupportedFormat,
 )
 from synthlabel.model.aigc import AIGCRecord, Label, parse_record
+from synthlabel.model.findings import Decision, Finding, Strength, Verdict
 from synthlabel.model.results import (
     BindingStatus,
     Compliance,
@@ -51,6 +52,8 @@ __all__ = [
     "AIGCRecord",
     "BindingStatus",
     "Compliance",
+    "Decision",
+    "Finding",
     "InspectionReport",
     "Label",
     "LabelResult",
@@ -62,8 +65,10 @@ __all__ = [
     "RecordReport",
     "SignatureCheck",
     "SignatureStatus",
+    "Strength",
     "SynthlabelError",
     "UnsupportedFormat",
+    "Verdict",
     "__version__",
     "inspect",
     "inspect_bytes",
@@ -199,11 +204,19 @@ def inspect(
     c2pa_trust_anchors: PathLike | None = None,
     watermarks: bool = True,
     text_watermark_key: bytes | None = None,
+    detect: bool = True,
+    policy: PathLike | None = None,
+    declared: bool = False,
+    deep: bool = False,
 ) -> InspectionReport:
     """Read every label in ``path``. Never raises for bad files: see ``report.error``.
 
     ``watermarks``: also look for robust watermarks (``report.watermarks``);
-    ``text_watermark_key``: the secret key text watermarks were generated with."""
+    ``text_watermark_key``: the secret key text watermarks were generated with.
+    ``detect``: run the detectors and give the Labeling Measures' verdict
+    (``report.verdict``, ``report.evidence``) under ``policy`` (a built-in name or a TOML
+    file; docs/verdict.md); ``declared``: the uploader declared the content AI-generated;
+    ``deep``: also the expensive detectors (OCR)."""
     from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
 
     return inspect_file(
@@ -215,6 +228,10 @@ def inspect(
             c2pa_trust_anchors=str(c2pa_trust_anchors) if c2pa_trust_anchors else None,
             watermarks=watermarks,
             text_watermark_key=text_watermark_key,
+            detect=detect,
+            policy=str(policy) if policy is not None else None,
+            declared=declared,
+            max_cost="expensive" if deep else "medium",
         ),
     )
 
