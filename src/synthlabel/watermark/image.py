@@ -1,41 +1,49 @@
 """``sl-img-1``: a tiled spread-spectrum luminance watermark with a self-synchronising template.
 
-Design (measured choices are in docs/watermark-image.md):
+Design (numbers from ``bench/bench_wm_image.py`` and the wmbench harness, see
+``bench/results/wm_image.md`` and ``bench/results/wmbench/SUMMARY.md``):
 
-* **Where**: luminance only. The same delta is added to R, G and B, so grayscale conversion
-  keeps the mark and the detector works on ``0.299 R + 0.587 G + 0.114 B``.
+* **Where**: luminance only. The same integer delta is added to R, G and B, so grayscale
+  conversion keeps the mark and the detector works on ``0.299 R + 0.587 G + 0.114 B``.
 * **Geometry relative to the image**: the pattern lives on a grid of *chips* whose size is a
   fixed fraction of the image's short side (the *working resolution* has a short side of
   :data:`WORK` pixels and a chip is :data:`CHIP` working pixels). Resizing therefore does not
   change the pattern relative to the image: a 0.5x copy or a screenshot scaled by 0.8 reads at
-  scale 1. Large images are as cheap to detect as small ones (everything happens after one
-  area-downscale), and the chips are large, smooth blobs that survive JPEG, blur and rescaling.
+  scale 1 (crops do change it: the detector searches scales). Large images are as cheap to
+  detect as small ones (everything happens after one area-downscale), and the chips are
+  smooth blobs (4 px at 512 px) that survive JPEG, blur and rescaling.
 * **What**: a tile of :data:`TILE` x :data:`TILE` chips repeats over the image. Each chip holds
   ``a * S + b * PN * c`` where ``S`` is a keyed +-1 synchronisation pattern, ``c`` is one of the
   258 channel bits of the shared code (:mod:`synthlabel.watermark._ecc`: 64 payload bits +
-  CRC-16 XOR a keyed mask, rate-1/3 convolutional code) spread over ~4 chips per bit, ``PN``
-  a keyed +-1 sign. Chips are
-  rendered to pixels with a raised-cosine interpolation kernel (smooth, partition of unity),
-  computed separably as ``A_y @ tile @ A_x.T`` with periodic interpolation matrices: exact
-  geometry at any size, no per-pixel index maps.
-* **How strong**: a perceptual gain from the local activity of the luminance (texture hides
-  more) with a floor so flat and synthetic images still carry the mark, normalised so the
-  embedding lands at a target PSNR. Pixels that would clip at 0/255 are handled by shifting
-  the delta away from the clipped side (asymmetric modulation), so the pattern survives on
-  white backgrounds.
-* **Detection**: downscale to the working resolution; whiten (luminance minus a local mean,
-  divided by the local deviation) to remove the host; the tiling makes the autocorrelation of
-  that residual periodic, and its lattice peaks give the scale and rotation; after undoing
-  them, the residual is folded (summed) modulo the tile, so crops become cyclic shifts; the
-  shift and the 8 dihedral orientations (flips, 90-degree turns) are found by FFT
-  cross-correlation with the rendered sync pattern; chips are then read with the matched
-  (adjoint) filter, despread into soft channel values and decoded (soft Viterbi + CRC).
+  CRC-16 XOR a keyed mask, rate-1/3 convolutional code, soft Viterbi) spread over ~4 chips per
+  bit and tile, ``PN`` a keyed +-1 sign. Chips are rendered to pixels with a raised-cosine
+  interpolation kernel (smooth, partition of unity), computed separably as
+  ``A_y @ tile @ A_x.T`` with periodic interpolation matrices: exact geometry at any size.
+* **How strong** (:func:`_embed_luma`): an amplitude map in grey levels, computed at a short
+  side of at most 512 px and upsampled: a floor on flat areas chosen so that SSIM (7x7
+  window) stays >= 0.98 on a completely flat image at every size (:func:`_flat_floor`),
+  growing with the local activity up to :data:`_GAIN_CAP` x, fading near black (SSIM's
+  luminance term and the eye are most sensitive there), then scaled down if needed so the
+  PSNR is at least :data:`TARGET_PSNR` at strength 1. Near 0/255 the delta is shifted away
+  from the clipped side so the pattern survives on white backgrounds; a guard keeps the total
+  energy (shift included) at the target.
+* **Detection**: downscale to the working resolution; whiten (luminance minus a 5x5 median
+  prediction, high-passed, divided by the local deviation and clipped) to remove the host;
+  fold (sum) the residual modulo the tile under a fixed set of geometry hypotheses (identity,
+  a ladder of scales for crops down to ~0.7, a ladder of rotations to +-6 degrees, and the
+  lattice vectors of the plain and spectrally whitened autocorrelation for anything else),
+  so crops become cyclic shifts; the shift and the 8 dihedral orientations (flips,
+  90-degree turns) are found by FFT cross-correlation with the rendered sync pattern; the
+  best hypothesis is refined locally; chips are read with the matched (adjoint) filter,
+  despread into soft channel values and decoded (soft Viterbi + keyed CRC).
 * **Calibration**: the sync peak's z-score (peak minus the mean of all shifts, over their
   standard deviation) gives a Gaussian tail probability, multiplied (Bonferroni) by the number
-  of positions x orientations x geometry candidates tried, then by 2^-16 for the CRC: the
-  decoded bits at a position chosen by the sync search on an unmarked image are independent of
-  that search, so they pass the CRC with probability 2^-16. ``bench/bench_wm_image.py --fpr``
-  checks this on 10,000 unmarked images.
+  of positions x orientations x *every* geometry hypothesis of the search (:data:`N_GEOMETRIES`,
+  whether or not the search stopped early), then by 2^-16 for the CRC: the decoded bits at a
+  position chosen by the sync search on an unmarked image are independent of that search, so
+  they pass the keyed CRC with probability 2^-16. ``bench/bench_wm_image.py`` checks this on
+  10,000 generated unmarked images (0 detections) and the calibration of the sync p-value
+  alone.
 """
 
 from __future__ import annotations
