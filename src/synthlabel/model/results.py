@@ -116,6 +116,37 @@ class RecordReport:
 
 
 @dataclass(slots=True)
+class C2paManifestInfo:
+    """One manifest of a C2PA store: the active one or an ingredient's (at any depth).
+
+    ``trust`` is this manifest's own standing, judged with the reader's trust anchors:
+    ``trusted`` (validates and the signer chains to an anchor), ``untrusted`` (validates,
+    signer not in the anchors or none given), ``expired`` (the signing certificate was not
+    valid at signing time or has expired; never upgraded to trusted), ``invalid`` (hash or
+    signature mismatch, bad or revoked certificate, unreadable), ``missing`` (an ingredient
+    points at a manifest the store does not hold). For an ingredient it combines the
+    results recorded when it was ingested (content hashes) with c2pa's re-validation now
+    (signature, trust).
+    """
+
+    label: str
+    role: str  # "active" or "ingredient"
+    trust: str
+    parent: str = ""  # label of the manifest that lists this one as an ingredient
+    ingredient_title: str = ""
+    relationship: str = ""  # parentOf, componentOf, inputTo
+    depth: int = 0  # 0 for the active manifest, 1 for its ingredients, ...
+    claim_generator: str = ""
+    signer: str = ""
+    actions: list[str] = field(default_factory=list)
+    #: actions that carry an AI digitalSourceType, as "action: term"
+    ai_actions: list[str] = field(default_factory=list)
+    digital_source_types: list[str] = field(default_factory=list)
+    ai_claim: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class C2paSummary:
     """What a C2PA manifest store says (read with c2pa-python)."""
 
@@ -130,6 +161,12 @@ class C2paSummary:
     validation_errors: list[str] = field(default_factory=list)
     signer: str = ""
     error: str = ""
+    # The deep read (every manifest walked from the active one through its ingredients):
+    # ``trust`` is the active manifest's standing (see C2paManifestInfo), ``trust_list`` says
+    # whether trust anchors were given at all, ``manifests`` lists each manifest once.
+    trust: str = ""
+    trust_list: bool = False
+    manifests: list[C2paManifestInfo] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
