@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synthlabel import __version__
+from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
 from synthlabel.model.results import (
@@ -52,6 +53,7 @@ trust_app = typer.Typer(
 )
 keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
+app.add_typer(registry_app, name="registry")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
