@@ -363,6 +363,9 @@ def label(
     raise typer.Exit(EXIT_PROBLEM if bad else EXIT_OK)
 
 
+app.command("propagate")(__import__("synthlabel.cli.propagate_cmd").cli.propagate_cmd.propagate)
+
+
 def _wm_flag(info: dict[str, Any] | None) -> str:
     if not info:
         return ""

@@ -12,7 +12,12 @@ from synthlabel.formats import _xmp
 from synthlabel.formats.base import ContainerMetadata, ContentDigest, FormatHandler, LabelWrite
 from synthlabel.model import provider_code, signing
 from synthlabel.model.aigc import AIGCRecord, Label, parse_record
-from synthlabel.model.produce_id import new_produce_id, validate_produce_id
+from synthlabel.model.produce_id import (
+    new_produce_id,
+    validate_content_id,
+    validate_produce_id,
+    validate_propagate_id,
+)
 
 DST_TRAINED = _xmp.DST_TRAINED
 DST_COMPOSITE = _xmp.DST_COMPOSITE
@@ -57,6 +62,63 @@ def check_producer(producer: str, *, allow_name: bool = False) -> list[str]:
         )
     provider_code.validate(producer)  # raises ProviderCodeError naming the failing part
     return []  # pragma: no cover - validate() raised
+
+
+def check_propagator(platform: str, *, allow_name: bool = False) -> list[str]:
+    """Validate a platform's (propagator's) value like :func:`check_producer`; raises on a bad
+    code, returns warnings (also when a valid code's service type is not dissemination)."""
+    if not platform:
+        raise RecordError("a platform (propagator provider code) is required")
+    kind = provider_code.classify(platform)
+    if kind == "code_valid":
+        return list(provider_code.validate(platform, role="propagator").warnings)
+    if kind == "name" and allow_name:
+        probe = AIGCRecord(label="2", content_propagator=platform).problems()
+        if probe:
+            raise RecordError(f"platform name {platform!r} is not allowed: {probe[0]}")
+        return [f"platform {platform!r} is a name, not a provider code"]
+    if kind == "name":
+        raise RecordError(
+            f"platform {platform!r} is not a 27-character provider code "
+            "(pass allow_name / --allow-name to write an ASCII name instead)"
+        )
+    provider_code.validate(platform)  # raises ProviderCodeError naming the failing part
+    return []  # pragma: no cover - validate() raised
+
+
+def propagated_record(record: AIGCRecord, platform: str, propagate_id: str) -> AIGCRecord:
+    """``record`` completed by a platform (GB 45438 section 4.4): ``ContentPropagator`` and
+    ``PropagateID`` set, ``ReservedCode2`` emptied (sign it afterwards with
+    ``sign(..., role="propagator")``); ``Label``, the producer fields and ``ReservedCode1``
+    are kept exactly as found, so the producer's signature stays valid."""
+    validate_propagate_id(propagate_id)
+    return record.replace(content_propagator=platform, propagate_id=propagate_id, reserved_code2="")
+
+
+def platform_record(
+    label: str,
+    platform: str,
+    propagate_id: str,
+    *,
+    producer: str = "",
+    produce_id: str = "",
+) -> AIGCRecord:
+    """A new record written by a platform for content that arrived without one (Labeling
+    Measures Art. 6): ``label`` "1", "2" or "3" from its verdict, the producer fields when
+    the evidence names them (empty otherwise), the platform's propagation fields."""
+    if label not in ("1", "2", "3"):
+        raise RecordError(f'Label must be "1", "2" or "3", got {label!r}')
+    validate_propagate_id(propagate_id)
+    validate_content_id(producer, field="ContentProducer", allow_empty=True)
+    validate_content_id(produce_id, field="ProduceID", allow_empty=True)
+    record = AIGCRecord(
+        label=label,
+        content_producer=producer,
+        produce_id=produce_id,
+        content_propagator=platform,
+        propagate_id=propagate_id,
+    )
+    return record.check()
 
 
 def build_record(options: ImplicitOptions) -> tuple[AIGCRecord, list[str]]:
