@@ -45,6 +45,7 @@ class PluginPoint(Generic[T]):
         self._order = order
         self._lock = threading.Lock()
         self._items: dict[str, T] | None = None
+        self._lazy: dict[str, T] = {}  # loaded one by one through get() before discovery
         self._errors: list[str] = []
 
     def _discover(self) -> dict[str, T]:
@@ -86,6 +87,29 @@ class PluginPoint(Generic[T]):
 
     def all(self) -> list[T]:
         return list(self.registry().values())
+
+    def get(self, item_id: str) -> T | None:
+        """One plug-in by id, importing only its module when an entry point is named after
+        it (labelling an image must not import the audio stack); else full discovery."""
+        if self._items is not None:
+            return self._items.get(item_id)
+        with self._lock:
+            if item_id in self._lazy:
+                return self._lazy[item_id]
+        try:
+            refs = [ep.value for ep in entry_points(group=self.group) if ep.name == item_id]
+        except Exception:  # pragma: no cover - broken metadata
+            refs = []
+        if len(refs) == 1:
+            try:
+                obj = load_ref(refs[0])
+            except Exception:
+                obj = None
+            if obj is not None and self._accept(obj) and getattr(obj, "id", None) == item_id:
+                with self._lock:
+                    self._lazy[item_id] = obj  # type: ignore[assignment]
+                return obj  # type: ignore[return-value]
+        return self.registry().get(item_id)
 
     def load_errors(self) -> list[str]:
         self.registry()

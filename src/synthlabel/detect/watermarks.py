@@ -65,10 +65,19 @@ def media_kind_of(handler: FormatHandler, data: bytes | None = None) -> str | No
     return None
 
 
-def _image_array(data: bytes, handler: FormatHandler) -> npt.NDArray[np.uint8]:
+#: Short side image detectors get at least (JPEGs are decoded at 1/2-1/8 scale down to it).
+#: An algorithm that needs more declares ``detect_min_side``; ``None`` asks for full size.
+DETECT_MIN_SIDE = 768
+
+
+def _image_array(
+    data: bytes, handler: FormatHandler, algos: list[WatermarkAlgorithm]
+) -> npt.NDArray[np.uint8]:
     from synthlabel.label.visible import decode_first_frame
 
-    return decode_first_frame(data, handler.id, max_pixels=DETECT_MAX_PIXELS)
+    sides = [getattr(a, "detect_min_side", DETECT_MIN_SIDE) for a in algos]
+    min_side = None if any(s is None for s in sides) else max(sides, default=DETECT_MIN_SIDE)
+    return decode_first_frame(data, handler.id, max_pixels=DETECT_MAX_PIXELS, min_side=min_side)
 
 
 def detect_watermarks(
@@ -104,7 +113,7 @@ def detect_watermarks(
     try:
         if kind == "image":
             assert data is not None
-            rgb = _image_array(data, handler)
+            rgb = _image_array(data, handler, algos)
             for algo in algos:
                 assert isinstance(algo, ImageWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(rgb)))

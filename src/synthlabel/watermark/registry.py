@@ -48,20 +48,22 @@ def algorithms(media_kind: MediaKind | None = None) -> list[WatermarkAlgorithm]:
 
 
 def get(algorithm_id: str) -> WatermarkAlgorithm:
-    try:
-        return _point.registry()[algorithm_id]
-    except KeyError:
+    found = _point.get(algorithm_id)
+    if found is None:
         known = ", ".join(sorted(_point.registry())) or "none installed"
         msg = f"no watermark algorithm {algorithm_id!r} (known: {known})"
-        raise UnknownWatermark(msg) from None
+        raise UnknownWatermark(msg)
+    return found
 
 
 def default_for(media_kind: str) -> WatermarkAlgorithm:
     """The default algorithm for a media kind, or the first registered one."""
-    reg = _point.registry()
     wanted = DEFAULTS.get(media_kind)
-    if wanted in reg:
-        return reg[wanted]
+    if wanted is not None:
+        found = _point.get(wanted)
+        if found is not None and found.media_kind == media_kind:
+            return found
+    reg = _point.registry()
     for algo in reg.values():
         if algo.media_kind == media_kind:
             return algo
