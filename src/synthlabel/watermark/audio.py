@@ -28,7 +28,7 @@ band survives everything a distribution chain does to audio: MP3/AAC/Opus at low
   residual is scaled to the target SNR (measured on speech, music and tones). Groups that are
   nearly silent get a little keyed noise (a *floor*) in the boosted group, so that silence,
   pauses and sparse tonal music carry the mark too. The whole residual is then scaled to a
-  fixed signal-to-watermark ratio (30.5 dB at ``strength=1``), so the quality is the same for
+  fixed signal-to-watermark ratio (30.2 dB at ``strength=1``), so the quality is the same for
   every input; it is added to every channel (a downmix keeps it).
 * **Detection.** The detector does not know the alignment nor the playback speed. It resamples
   the signal for 81 speed factors (0.90-1.10 in 0.25 % steps: a speed change moves time and
@@ -106,7 +106,7 @@ SPEED_STEP = 0.0025
 SPEEDS: tuple[float, ...] = tuple(round(1.0 + SPEED_STEP * k, 4) for k in range(-40, 41))
 
 # Embedding parameters (relative: the residual is scaled to the target SNR afterwards).
-TARGET_SNR_DB = 30.5
+TARGET_SNR_DB = 30.2
 MARGIN = 1.0  # wanted chip * ln(E_A/E_B) in nepers
 A_MAX = 0.07  # largest relative amplitude change of a group (before SNR scaling)
 A_MIN = 0.05  # smallest relative change, on tiles that already carry their chip
