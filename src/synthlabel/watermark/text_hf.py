@@ -13,6 +13,12 @@ the very function the detector uses), and adds ``delta`` to the green logits. Ro
 than the context (an empty prompt at the first step) are left unbiased; the detector does not
 score their first tokens either.
 
+Order matters: ``generate`` runs the caller's ``logits_processor`` list *before* its own
+temperature / top-k / top-p warpers (transformers 4.4x-5.x), so with ``temperature=T`` the
+effective bias is ``delta / T`` (stronger at low temperature, and so is the quality cost); the
+processor sees the model's raw logits. bench/results/wm_text.md measures low-entropy models by
+sharpening the logits *before* the bias instead, which is what a confident model does.
+
 Needs ``torch`` and ``transformers`` (``pip install 'synthlabel[text-watermark]'``); the
 detector in :mod:`synthlabel.watermark.text` does not.
 """
