@@ -553,3 +553,17 @@ def test_trust_never_upgraded() -> None:
         "invalid"
     )
     assert manifest_trust(["some.future.code"], True) == "invalid"
+
+
+def test_summary_matches_the_json_schema(
+    ai_jpeg: bytes, producer: PkiBundle, editor: PkiBundle
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs/schema/inspect-1.schema.json").read_text()
+    )
+    c2pa_schema = {"$ref": "#/$defs/c2pa", "$defs": schema["$defs"]}
+    _, report = findings(edit_of(ai_jpeg, editor), producer.root_pem)
+    doc = report.to_dict()["c2pa"]
+    assert [m["role"] for m in doc["manifests"]] == ["active", "ingredient"]
+    jsonschema.validate(doc, c2pa_schema)
