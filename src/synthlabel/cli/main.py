@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synthlabel import __version__
+from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
@@ -363,7 +364,7 @@ def label(
     raise typer.Exit(EXIT_PROBLEM if bad else EXIT_OK)
 
 
-app.command("propagate")(__import__("synthlabel.cli.propagate_cmd").cli.propagate_cmd.propagate)
+app.command("propagate")(propagate_command)
 
 
 def _wm_flag(info: dict[str, Any] | None) -> str:
