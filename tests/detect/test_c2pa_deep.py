@@ -567,3 +567,21 @@ def test_summary_matches_the_json_schema(
     doc = report.to_dict()["c2pa"]
     assert [m["role"] for m in doc["manifests"]] == ["active", "ingredient"]
     jsonschema.validate(doc, c2pa_schema)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "pdf", "jpeg"])
+def test_trusted_through_the_public_inspect(fmt: str, producer: PkiBundle, tmp_path: Path) -> None:
+    """`synthlabel inspect --c2pa-trust` applies the trust list to every container, including
+    those whose handler does not expose the store (found by a cheap JUMBF scan)."""
+    import synthlabel
+
+    mime, make = FORMATS[fmt]
+    path = tmp_path / f"signed.{fmt}"
+    path.write_bytes(sign(make(), mime, producer, CREATED_AI))
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes(producer.root_pem)
+    rep = synthlabel.inspect(path, c2pa_trust_anchors=anchors, watermarks=False)
+    assert rep.verdict is Verdict.CONFIRMED, rep.evidence
+    assert rep.evidence[0].code == "c2pa.ai_claim.trusted"
+    rep = synthlabel.inspect(path, watermarks=False)
+    assert rep.verdict is Verdict.POSSIBLE

@@ -138,15 +138,9 @@ def test_huge_xmp_is_bounded() -> None:
     assert [f.code for f in found] == ["iptc.dst.trained"]
 
 
-@pytest.mark.xfail(
-    reason="inspect/reader.py lets _xmp's LimitExceeded escape for an XMP packet over 4 MiB "
-    "(reported to the lead); the detector itself never sees such a report",
-    raises=Exception,
-    strict=False,
-)
 def test_xmp_over_the_packet_limit_is_a_clear_error() -> None:
     report = inspect_bytes(_png_with_xmp(_huge_packet(80_000)), c2pa=False)
-    assert report.error or report.warnings
+    assert any("not read" in w for w in report.warnings), report.warnings
 
 
 # -- IIM ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from synthlabel.errors import RecordError, SynthlabelError
 from synthlabel.formats import _xmp, registry
+from synthlabel.formats._c2pa import looks_like_c2pa
 from synthlabel.formats.base import (
     Carrier,
     ContainerMetadata,
@@ -39,7 +40,11 @@ _SCAN_RE = re.compile(rb"AIGC[\"']?\s*[:=]?\s*[\"']?\s*\{|tc260\.org\.cn/ns/AIGC
 def _carrier_values(c: Carrier, report: InspectionReport) -> list[tuple[str, str]]:
     """(location, raw value) pairs of AIGC values in one carrier."""
     if c.kind == "xmp":
-        fields = _xmp.read_fields(c.data)
+        try:
+            fields = _xmp.read_fields(c.data)
+        except SynthlabelError as exc:  # e.g. an XMP packet over the size limit
+            report.warnings.append(f"{c.name or 'XMP'}: not read: {exc.message}")
+            return []
         if not fields.well_formed:
             report.warnings.append(f"{c.name or 'XMP'}: {fields.problem}")
         for dst in fields.digital_source_types:
@@ -236,7 +241,8 @@ def _inspect(
 
     if verify:
         _verify(report, digest_for, trust)
-    if c2pa and meta.c2pa and src.data is not None:
+    # Some handlers (WAV, PDF) do not expose the manifest store: a cheap scan finds it.
+    if c2pa and src.data is not None and (meta.c2pa or looks_like_c2pa(src.data)):
         report.c2pa = _read_c2pa(src.data, handler, trust_anchors_pem)
     elif meta.c2pa:
         report.c2pa = C2paSummary(present=True, checked=False)
