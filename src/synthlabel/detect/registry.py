@@ -21,6 +21,7 @@ _BUILTIN: tuple[str, ...] = (
     "synthlabel.detect.traces:DETECTOR",
     "synthlabel.detect.registry_match:DETECTOR",
     "synthlabel.detect.visible:DETECTOR",
+    "synthlabel.detect.visible:TEXT_DETECTOR",
 )
 
 

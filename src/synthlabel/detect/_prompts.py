@@ -1,0 +1,396 @@
+"""Audio prompt detection (GB 45438 §5.3): the rhythm label and synthesized voice labels.
+
+Both look at the first and the last :data:`WINDOW_S` seconds (mono, 16 kHz).
+
+Rhythm label (short-long-short-short, the Morse code of "AI"), by envelope analysis: the
+frequencies where single spectral peaks dominate become candidate tones; for each, the energy
+envelope of a narrow band around the tone is thresholded half-way (in dB) between its noise
+floor and its peak level; the on-runs are beeps; four consecutive beeps whose durations split
+into short/long (2-means, long/short >= 2) as S L S S with gaps of one to three short units is
+a match. Tone frequency, unit and level are not fixed by the standard, so none is assumed.
+
+Voice label: there is no speech recogniser here. The prompt texts our labeller speaks (and
+any given in ``DetectOptions.extra["visible"]["voice_texts"]``) are synthesized with espeak-ng
+(the same engine the labeller uses) and matched against the audio by subsequence dynamic time
+warping on MFCCs 1-13 (tempo 0.5x-2x; no mean normalisation: the prompt is spliced in, not
+mixed, so the channel is the synthesizer's). This recognises synthesized prompts of known
+wording only: a human voice, another TTS engine or other wording is not found.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from synthlabel.detect.base import Asset
+from synthlabel.errors import SynthlabelError
+
+RATE = 16000
+WINDOW_S = 12.0
+FloatArray = npt.NDArray[np.float64]
+
+#: Normalised DTW distance (MFCC 1-13, per frame, divided by sqrt(13)) below which a voice
+#: template matches. Measured (bench/bench_visible_detect.py): our prompts in WAV/MP3 at the
+#: start or end 0.03-0.8; other espeak-ng sentences, music and noise 4.2 and above.
+VOICE_THRESHOLD = 2.0
+
+
+@dataclass(frozen=True)
+class Window:
+    where: str  # "start" or "end"
+    offset_s: float  # time of the window's first sample in the file
+    samples: FloatArray
+
+
+def load_windows(asset: Asset) -> list[Window]:
+    """The first and last WINDOW_S seconds of the first audio stream (mono, 16 kHz)."""
+    from synthlabel.label import _ffmpeg as ff
+
+    demuxer = ff.demuxer_for(asset.format)
+    with tempfile.TemporaryDirectory(prefix="synthlabel-prompt-") as tmp:
+        if asset.file is not None:
+            src = asset.file
+        elif asset.data:
+            src = Path(tmp) / "in.media"
+            src.write_bytes(asset.data)
+        else:
+            return []
+        info = ff.probe(src, demuxer, timeout=30.0)
+        if info.first("audio") is None:
+            return []
+        duration = info.duration or 0.0
+        out = []
+        plan = [("start", False)] + ([("end", True)] if duration > WINDOW_S else [])
+        for where, from_end in plan:
+            opts = ["-sseof", f"-{WINDOW_S:g}"] if from_end else []
+            proc = ff.run_ffmpeg(
+                [
+                    *ff.input_args(src, demuxer, *opts),
+                    "-map",
+                    "0:a:0",
+                    "-t",
+                    f"{WINDOW_S:g}",
+                    "-ac",
+                    "1",
+                    "-ar",
+                    str(RATE),
+                    "-f",
+                    "f32le",
+                    "pipe:1",
+                ],
+                timeout=60.0,
+                what="decoding audio for prompt detection",
+            )
+            x = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float64)
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+            offset = max(0.0, duration - x.size / RATE) if from_end else 0.0
+            out.append(Window(where, offset, x))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Rhythm
+
+_NFFT = 512  # 32 ms
+_HOP = 80  # 5 ms
+
+
+@dataclass(frozen=True)
+class RhythmHit:
+    where: str
+    onset_s: float
+    tone_hz: float
+    unit_s: float
+    beeps: tuple[tuple[float, float], ...]
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.where,
+            "onset_s": round(self.onset_s, 3),
+            "tone_hz": round(self.tone_hz, 1),
+            "unit_ms": round(self.unit_s * 1000, 1),
+            "beeps": [[round(s, 3), round(d, 3)] for s, d in self.beeps],
+            "pattern": "SLSS",
+        }
+
+
+def _stft_power(x: FloatArray) -> FloatArray:
+    if x.size < _NFFT:
+        return np.zeros((0, _NFFT // 2 + 1))
+    n = 1 + (x.size - _NFFT) // _HOP
+    idx = np.arange(_NFFT)[None, :] + _HOP * np.arange(n)[:, None]
+    frames = x[idx] * np.hanning(_NFFT)[None, :]
+    return np.asarray(np.abs(np.fft.rfft(frames, axis=1)) ** 2)
+
+
+def _runs(on: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    d = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+
+
+def _match(beeps: list[tuple[float, float]]) -> tuple[int, float, float] | None:
+    """Index of the first S L S S run of beeps, its unit and a fit score."""
+    for i in range(len(beeps) - 3):
+        group = beeps[i : i + 4]
+        d = np.array([b[1] for b in group])
+        lo, hi = float(d.min()), float(d.max())
+        for _ in range(10):
+            thr = (lo + hi) / 2
+            s, lg = d[d <= thr], d[d > thr]
+            if not s.size or not lg.size:
+                break
+            lo, hi = float(s.mean()), float(lg.mean())
+        labels = "".join("L" if v > (lo + hi) / 2 else "S" for v in d)
+        if labels != "SLSS" or hi / max(lo, 1e-6) < 2.0:
+            continue
+        u = lo
+        gaps = [group[k + 1][0] - (group[k][0] + group[k][1]) for k in range(3)]
+        if not all(0.3 * u <= g <= 4.0 * u for g in gaps):
+            continue
+        if not 0.03 <= u <= 0.6:
+            continue
+        # nothing beep-like right before or after (a longer Morse message is not the label)
+        if i > 0 and group[0][0] - (beeps[i - 1][0] + beeps[i - 1][1]) < 2 * u:
+            continue
+        if i + 4 < len(beeps) and beeps[i + 4][0] - (group[3][0] + group[3][1]) < 2 * u:
+            continue
+        ideal = np.array([1, 3, 1, 1]) * u
+        score = max(0.0, 1.0 - float(np.mean(np.abs(d - ideal) / ideal)))
+        return i, u, score
+    return None
+
+
+def rhythm_in(x: FloatArray) -> list[tuple[float, float, list[tuple[float, float]], float]]:
+    """(tone Hz, unit s, beeps, score) for every S L S S pattern found in ``x`` (16 kHz)."""
+    p = _stft_power(x)
+    if p.shape[0] < 10:
+        return []
+    total = p.sum(axis=1) + 1e-20
+    lo_bin, hi_bin = int(150 * _NFFT / RATE), int(5000 * _NFFT / RATE)
+    band = p[:, lo_bin:hi_bin]
+    peak = np.argmax(band, axis=1) + lo_bin
+    rows = np.arange(p.shape[0])
+    peak_energy = sum(p[rows, np.clip(peak + k, 0, p.shape[1] - 1)] for k in (-2, -1, 0, 1, 2))
+    tonal = peak_energy / total > 0.5
+    level_db = 10 * np.log10(total)
+    tonal &= level_db > level_db.max() - 50
+    if tonal.sum() < 6:
+        return []
+    counts = np.bincount(peak[tonal], minlength=p.shape[1])
+    candidates = [int(b) for b in np.argsort(counts)[::-1][:3] if counts[b] >= 6]
+    found = []
+    used: list[int] = []
+    for b in candidates:
+        if any(abs(b - u) <= 2 for u in used):
+            continue
+        used.append(b)
+        e = p[:, max(0, b - 2) : b + 3].sum(axis=1)
+        e_db = 10 * np.log10(e + 1e-20)
+        floor, top = np.percentile(e_db, 20), np.percentile(e_db, 99.5)
+        if top - floor < 12:
+            continue
+        on = (e_db > floor + 0.5 * (top - floor)) & (e / total > 0.3)
+        beeps = []
+        last = e_db.size - 1
+        for a, z in _runs(on):
+            dur = (z - a) * _HOP / RATE
+            if dur < 0.02:
+                continue
+            # a beep starts and stops sharply: 30 ms outside it the band is >= 15 dB quieter
+            level = float(np.median(e_db[a:z]))
+            around = max(e_db[max(0, a - 6)], e_db[min(last, z + 5)])
+            if level - around < 15:
+                continue
+            beeps.append((a * _HOP / RATE + _NFFT / 2 / RATE, dur))
+        # join beeps split by a dropout shorter than 10 ms
+        merged: list[tuple[float, float]] = []
+        for s, d in beeps:
+            if merged and s - (merged[-1][0] + merged[-1][1]) < 0.01:
+                ps, _ = merged[-1]
+                merged[-1] = (ps, s + d - ps)
+            else:
+                merged.append((s, d))
+        hit = _match(merged)
+        if hit is not None:
+            i, u, score = hit
+            found.append((b * RATE / _NFFT, u, merged[i : i + 4], score))
+    return found
+
+
+def find_rhythm(windows: list[Window]) -> list[RhythmHit]:
+    out: list[RhythmHit] = []
+    for w in windows:
+        for tone, unit, beeps, score in rhythm_in(w.samples):
+            onset = w.offset_s + beeps[0][0]
+            if any(abs(h.onset_s - onset) < 0.5 for h in out):
+                continue
+            out.append(RhythmHit(w.where, onset, tone, unit, tuple(beeps), score))
+            break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Voice (template matching against espeak-ng speech)
+
+
+@dataclass(frozen=True)
+class VoiceHit:
+    where: str
+    onset_s: float
+    text: str
+    language: str
+    distance: float
+
+    @property
+    def score(self) -> float:
+        return float(max(0.0, min(1.0, 1.0 - self.distance / VOICE_THRESHOLD / 2)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.where,
+            "onset_s": round(self.onset_s, 3),
+            "text": self.text,
+            "language": self.language,
+            "distance": round(self.distance, 4),
+            "threshold": VOICE_THRESHOLD,
+            "method": "espeak-ng template, MFCC subsequence DTW",
+        }
+
+
+@functools.lru_cache(maxsize=1)
+def _mel_basis(n_fft: int = 400, n_mels: int = 40) -> FloatArray:
+    def hz2mel(f: FloatArray | float) -> Any:
+        return 2595 * np.log10(1 + np.asarray(f) / 700)
+
+    mels = np.linspace(hz2mel(80), hz2mel(7600), n_mels + 2)
+    hz = 700 * (10 ** (mels / 2595) - 1)
+    bins = np.fft.rfftfreq(n_fft, 1 / RATE)
+    fb = np.zeros((n_mels, bins.size))
+    for m in range(n_mels):
+        lo, c, hi = hz[m], hz[m + 1], hz[m + 2]
+        up = (bins - lo) / (c - lo)
+        down = (hi - bins) / (hi - c)
+        fb[m] = np.maximum(0, np.minimum(up, down))
+    return fb
+
+
+def mfcc(x: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """MFCC 1..13 (25 ms / 10 ms), mean-normalised over voiced frames, and the voiced mask."""
+    from scipy.fft import dct  # type: ignore[import-untyped]
+
+    n_fft, hop = 400, 160
+    if x.size < n_fft:
+        return np.zeros((0, 13)), np.zeros(0, dtype=bool)
+    x = np.append(x[0], x[1:] - 0.97 * x[:-1])
+    n = 1 + (x.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(x[idx] * np.hamming(n_fft)[None, :], axis=1)) ** 2
+    mel = np.log(spec @ _mel_basis().T + 1e-10)
+    c = dct(mel, type=2, axis=1, norm="ortho")[:, 1:14]
+    energy = 10 * np.log10(spec.sum(axis=1) + 1e-12)
+    voiced = energy > energy.max() - 35
+    return c, voiced
+
+
+def subsequence_dtw(template: FloatArray, query: FloatArray) -> tuple[float, int, int]:
+    """Best match of ``template`` anywhere in ``query``: (normalised cost, start, end frame).
+
+    Steps (1,1), (1,2), (2,1) (tempo 0.5x-2x); local cost is the Euclidean distance of the
+    frames divided by sqrt(dimensions); the path cost is divided by the template length.
+    """
+    m, n = template.shape[0], query.shape[0]
+    if m < 5 or n < m // 2:
+        return float("inf"), 0, 0
+    d = np.sqrt(
+        np.maximum(
+            (template**2).sum(1)[:, None] + (query**2).sum(1)[None, :] - 2 * template @ query.T,
+            0,
+        )
+    ) / np.sqrt(template.shape[1])
+    inf = np.inf
+    acc = np.full((m, n), inf)
+    start = np.zeros((m, n), dtype=np.int64)
+    acc[0] = d[0]
+    start[0] = np.arange(n)
+    for j in range(1, n):
+        col = d[:, j]
+        # (i-1, j-1)
+        best = np.full(m, inf)
+        src = np.zeros(m, dtype=np.int64)
+        best[1:] = acc[:-1, j - 1]
+        src[1:] = start[:-1, j - 1]
+        # (i-2, j-1)
+        if m > 2:
+            alt = np.full(m, inf)
+            alt[2:] = acc[:-2, j - 1] + d[1:-1, j]
+            better = alt < best
+            best = np.where(better, alt, best)
+            src[2:] = np.where(better[2:], start[:-2, j - 1], src[2:])
+        # (i-1, j-2)
+        if j >= 2:
+            alt = np.full(m, inf)
+            alt[1:] = acc[:-1, j - 2] + d[1:, j - 1]
+            better = alt < best
+            best = np.where(better, alt, best)
+            src[1:] = np.where(better[1:], start[:-1, j - 2], src[1:])
+        acc[1:, j] = best[1:] + col[1:]
+        start[1:, j] = src[1:]
+        acc[0, j] = col[0]
+        start[0, j] = j
+    end = int(np.argmin(acc[-1]))
+    return float(acc[-1, end] / m), int(start[-1, end]), end
+
+
+_DEFAULT_TEXTS = (("zh", "本内容由人工智能生成"), ("en", "This content is generated by AI"))
+
+
+@functools.lru_cache(maxsize=16)
+def _template(text: str, language: str, rate: int) -> FloatArray:
+    from scipy.signal import resample_poly  # type: ignore[import-untyped]
+
+    from synthlabel.label.audio import synthesize_voice
+
+    speech = synthesize_voice(text, language, rate_cpm=rate)
+    x = resample_poly(speech.samples, RATE, speech.sample_rate)
+    feats, _voiced = mfcc(np.asarray(x, dtype=np.float64))
+    return feats
+
+
+def voice_texts(extra: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    texts = list(_DEFAULT_TEXTS)
+    if extra:
+        for t in extra.get("voice_texts", ()) or ():
+            if isinstance(t, str) and 0 < len(t) <= 200:
+                lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in t) else "en"
+                texts.append((lang, t))
+    return texts
+
+
+def find_voice(
+    windows: list[Window], extra: dict[str, Any] | None = None
+) -> tuple[list[VoiceHit], str]:
+    """Voice prompt matches, and a note when the check could not run (espeak-ng missing)."""
+    try:
+        templates = [(lang, t, _template(t, lang, 140)) for lang, t in voice_texts(extra)]
+    except SynthlabelError as exc:
+        return [], f"voice prompts not checked: {exc.message}"
+    out: list[VoiceHit] = []
+    for w in windows:
+        q, voiced = mfcc(w.samples)
+        if not voiced.any():
+            continue
+        best: VoiceHit | None = None
+        for lang, text, tpl in templates:
+            dist, s, _e = subsequence_dtw(tpl, q)
+            if dist < VOICE_THRESHOLD and (best is None or dist < best.distance):
+                best = VoiceHit(w.where, w.offset_s + s * 0.01, text, lang, dist)
+        if best is not None and not any(abs(h.onset_s - best.onset_s) < 1 for h in out):
+            out.append(best)
+    return out, ""
