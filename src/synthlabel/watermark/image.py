@@ -98,8 +98,8 @@ _ANGLES = tuple(
     float(a) for a in np.concatenate([np.arange(-6, 0, 0.8), np.arange(0.8, 6.01, 0.8)])
 )
 _MAX_ACF = 24
-#: Hypotheses counted in the Bonferroni correction (identity, ladders, ACF, 2 x 8 refinements).
-N_GEOMETRIES = 1 + len(_SCALES) + len(_ANGLES) + _MAX_ACF + 16
+#: Hypotheses counted in the Bonferroni correction (identity, ladders, ACF, 3 x 8 refinements).
+N_GEOMETRIES = 1 + len(_SCALES) + len(_ANGLES) + _MAX_ACF + 24
 #: A sync z-score so high that the search stops (the p-value still counts every hypothesis).
 _Z_SURE = 8.5
 
@@ -499,7 +499,9 @@ def _fold(r: F32, geom: _Geom) -> F64:
 
 def _sync_search(folded: F64, geom: _Geom) -> _Sync:
     """Best (dihedral, cyclic shift) of the sync template in a folded tile, with its z-score."""
-    folded = folded - folded.mean()
+    # row and column means hold host structure that folds coherently (text lines, UI bars)
+    folded = folded - folded.mean(axis=0, keepdims=True)
+    folded = folded - folded.mean(axis=1, keepdims=True)
     spec = sfft.rfft2(folded.astype(np.float32), workers=1)
     # corrs[k, d] = sum_x folded(x) S_k(x - d)
     corrs = sfft.irfft2(spec[None] * _SYNC_RF8, s=(PERIOD, PERIOD), workers=1)
@@ -533,7 +535,10 @@ def _soft_bits(tile_px: F64) -> tuple[F64, float]:
     """Matched-filter chip values -> soft channel values (LLR scale) and an SNR estimate."""
     a = _A_TILE.astype(np.float64)
     chips = a.T @ tile_px @ a
-    chips = chips - chips.mean()
+    # row and column means: host structure that folds coherently (text lines, stripes, UI
+    # bars aligned with the tile); the mark keeps all but 1/16 of its energy
+    chips = chips - chips.mean(axis=0, keepdims=True)
+    chips = chips - chips.mean(axis=1, keepdims=True)
     # remove the sync component (its amplitude estimated by projection)
     sync_amp = float(np.sum(chips * _SYNC) / _SYNC.size)
     data = (chips - sync_amp * _SYNC) * _PN
@@ -628,20 +633,29 @@ class ImageWatermarkAlgo:
             if s.z > best.z:
                 best = s
             if best.z >= _Z_SURE:
-                return best, tried
-        # local refinement around the two best hypotheses
+                break
+        # local refinement around the two best hypotheses (the best only after an early
+        # stop), then a finer step around the winner
         results.sort(key=lambda v: -v.z)
-        for s0 in results[:2]:
-            g0 = s0.geom
-            for ds in (-0.006, 0.0, 0.006):
-                for da in (-0.3, 0.0, 0.3):
-                    if ds == 0.0 and da == 0.0:
-                        continue
-                    g = _Geom(g0.scale * (1 + ds), g0.angle + da, "refine")
-                    s = _sync_search(_fold(r, g), g)
-                    tried += 1
-                    if s.z > best.z:
-                        best = s
+        seeds = [best] if best.z >= _Z_SURE else results[:2]
+        for s0 in seeds:
+            best, tried = self._refine(r, s0.geom, best, tried, 0.006, 0.3)
+        best, tried = self._refine(r, best.geom, best, tried, 0.003, 0.15)
+        return best, tried
+
+    @staticmethod
+    def _refine(
+        r: F32, g0: _Geom, best: _Sync, tried: int, ds: float, da: float
+    ) -> tuple[_Sync, int]:
+        for ks in (-1, 0, 1):
+            for ka in (-1, 0, 1):
+                if ks == 0 and ka == 0:
+                    continue
+                g = _Geom(g0.scale * (1 + ks * ds), g0.angle + ka * da, "refine")
+                s = _sync_search(_fold(r, g), g)
+                tried += 1
+                if s.z > best.z:
+                    best = s
         return best, tried
 
     def _n_tests(self, tried: int) -> float:
