@@ -318,25 +318,57 @@ class SlAud1:
 # --------------------------------------------------------------------------- detection
 
 
-def _tile_features(x8: F64) -> F64:
-    """Normalised pair features d[j, p] at every detection frame j (hop 8 ms)."""
+def _spectrogram(x8: F64) -> F64:
+    """Cumulative power over frequency (frames x 1 + bins) of the 8 kHz copy, detection hop."""
     nframes = (x8.size - NFFT) // DET_HOP + 1
-    spec = np.fft.rfft(_frames(x8, DET_HOP, nframes), axis=1)[:, LO_BIN:HI_BIN]
+    spec = np.fft.rfft(_frames(x8, DET_HOP, nframes), axis=1)
     power = spec.real**2 + spec.imag**2
-    g = power.reshape(nframes, NGROUPS, GROUP).sum(axis=2)
+    out: F64 = np.concatenate([np.zeros((nframes, 1)), np.cumsum(power, axis=1)], axis=1)
+    return out
+
+
+def _groups_at_speed(csum: F64, speed: float) -> F64 | None:
+    """Group energies (frames x NGROUPS) of the signal stretched by ``speed``.
+
+    Stretching by ``s`` maps time ``t`` to ``t / s`` and frequency ``f`` to ``f * s`` in the
+    observed signal, so the stretched spectrogram is read off the observed one: frames by
+    linear interpolation (the 64 ms window is 8 hops long, the spectrogram is smooth in time)
+    and group edges at fractional bins through the cumulative sum. Much cheaper than
+    resampling and transforming the signal for each of the 81 speeds.
+    """
+    n0 = csum.shape[0]
+    n = int((n0 - 1) * speed) + 1
+    if n < TILE_DET * 4 + SUB:
+        return None
+    edges = (LO_BIN - 0.5 + GROUP * np.arange(NGROUPS + 1)) * speed + 0.5  # in cumsum units
+    lo = np.floor(edges).astype(np.int64)
+    fr = edges - lo
+    lo = np.clip(lo, 0, csum.shape[1] - 2)
+    at_edges = csum[:, lo] * (1.0 - fr) + csum[:, lo + 1] * fr  # (n0, NGROUPS + 1)
+    g0 = np.diff(at_edges, axis=1)
+    pos = np.minimum(np.arange(n) / speed, n0 - 1.0)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n0 - 2)
+    w = (pos - i0)[:, None]
+    out: F64 = g0[i0] * (1.0 - w) + g0[i0 + 1] * w
+    return out
+
+
+def _tile_features(g: F64) -> F64:
+    """Normalised pair features d[j, p] at every detection frame j (hop 8 ms)."""
     t = g[:-SUB] + g[SUB:]  # a tile spans two embedding frames = SUB detection frames apart
     eps = 1e-9 * float(t.mean()) + 1e-30
     la = np.log(t[:, 0::2] + eps)
     lb = np.log(t[:, 1::2] + eps)
-    la -= np.median(la, axis=0, keepdims=True)
-    lb -= np.median(lb, axis=0, keepdims=True)
+    # medians and MADs over every 4th frame: as good a centre, four times cheaper
+    la -= np.median(la[::4], axis=0, keepdims=True)
+    lb -= np.median(lb[::4], axis=0, keepdims=True)
     d = la - lb
-    d -= np.median(d, axis=0, keepdims=True)
+    d -= np.median(d[::4], axis=0, keepdims=True)
     # Per pair, read whichever of the ratio (the chip moves it by 4a) or one group's own
     # level (2a) is the steadiest: the ratio cancels a speech or music envelope, a lone group
     # wins when its neighbour holds only noise (a tone, a sparse spectrum).
     cands = np.stack([d / 2.0, la, -lb])  # (3, J, P), signal per unit a equalised
-    mads = np.median(np.abs(cands), axis=1, keepdims=True) * 1.4826 + 1e-9  # (3, 1, P)
+    mads = np.median(np.abs(cands[:, ::4]), axis=1, keepdims=True) * 1.4826 + 1e-9  # (3, 1, P)
     pick = np.argmin(mads, axis=0)  # (1, P)
     f = np.take_along_axis(cands / mads, pick[None], axis=0)[0]
     out: F64 = np.clip(f, -3.0, 3.0)
@@ -346,16 +378,6 @@ def _tile_features(x8: F64) -> F64:
 def _gauss_tail(z: float) -> float:
     """P[N(0, 1) >= z]."""
     return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _stretch(x: F64, speed: float) -> F64:
-    if speed == 1.0:
-        return x
-    up = round(speed * 400)
-    down = 400
-    g = math.gcd(up, down)
-    out: F64 = resample_poly(x, up // g, down // g)
-    return out
 
 
 def _fold(d: F64, phase: int) -> tuple[F64, F64]:
@@ -390,11 +412,12 @@ def _detect(audio: AudioSignal) -> Detection:
     foldings: dict[tuple[float, int], tuple[F64, F64]] = {}
     # sync template rolled for every shift k: tile m belongs to slot (m - k) mod NSLOTS
     rolled = np.stack([np.roll(sync, k, axis=0) for k in range(NSLOTS)])  # (k, ns, np)
+    csum = _spectrogram(x8)
     for speed in SPEEDS:
-        xs = _stretch(x8, speed)
-        if xs.size < NFFT + TILE_DET * DET_HOP * 4:
+        g = _groups_at_speed(csum, speed)
+        if g is None:
             continue
-        d = _tile_features(xs)
+        d = _tile_features(g)
         for phase in range(TILE_DET):
             folded, counts = _fold(d, phase)
             s = np.einsum("kij,ij->k", rolled, folded)
