@@ -235,3 +235,16 @@ def test_rule_file_format_version_is_checked(tmp_path: Path) -> None:
     p.write_text("format = 2\n")
     with pytest.raises(RuleError):
         load_rules(p)
+
+
+def test_registered_and_codes_covered_by_the_default_policy() -> None:
+    from synthlabel.detect import registry
+    from synthlabel.detect.base import Detector
+
+    assert isinstance(DETECTOR, Detector)
+    assert registry.get("traces") is not None
+    assert len(DETECTOR.codes) == len(set(DETECTOR.codes)) >= 40
+    for r in RULES:
+        f = traces.Finding("traces", r.code, "x", r.strength)
+        want = Verdict.POSSIBLE if r.strength is Strength.STRONG else Verdict.SUSPECTED
+        assert decide([f]).verdict is want, r.id

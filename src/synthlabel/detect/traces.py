@@ -918,6 +918,11 @@ class TracesDetector:
         self._rules = rules
 
     @property
+    def codes(self) -> tuple[str, ...]:
+        """Every code a rule can emit (the policy's ``trace.*`` globs cover them)."""
+        return tuple(dict.fromkeys(r.code for r in self.rules))
+
+    @property
     def rules(self) -> list[Rule]:
         if self._rules is None:
             self._rules = load_rules()
