@@ -22,3 +22,6 @@ export OMP_NUM_THREADS=1
 WMBENCH_VENV="$VENV" PYTHONPATH="$ROOT/src:$ROOT/bench" bash run.sh --out "$OUT" \
   --phases image timing summary --image-tools none \
   --image-adapter wmbench_image_adapter:SynthlabelImageWM "$@"
+# the full raw table is mostly the anchors' copied rows (~650 KB, git-ignored): keep ours apart
+{ head -1 "$OUT/image_raw.csv"; grep '^synthlabel_sl-img-1,' "$OUT/image_raw.csv"; } \
+  > "$OUT/image_raw_sl-img-1.csv"
