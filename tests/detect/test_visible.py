@@ -295,3 +295,21 @@ def test_hostile_input_never_raises(data: bytes) -> None:
         for det in (DETECTOR, TEXT_DETECTOR):
             with contextlib.suppress(SynthlabelError):
                 assert isinstance(det.detect(asset, DEEP), list)
+
+
+def test_missing_espeak_skips_voice_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthlabel.detect.visible import PromptCheckSkipped
+    from synthlabel.label.audio import AudioPromptOptions, render_audio_prompt
+
+    base = _wav(_music(6.0))
+    rhythm = render_audio_prompt(base, "wav", AudioPromptOptions(mode="rhythm")).data
+    monkeypatch.setenv("SYNTHLABEL_ESPEAK", "/nonexistent/espeak-ng")
+    _prompts._template.cache_clear()
+    try:
+        found = DETECTOR.detect(asset_for(rhythm, "x.wav"), DEEP)
+        assert _codes(found) == ["visible.rhythm_prompt"]
+        assert "voice prompts not checked" in found[0].details["note"]
+        with pytest.raises(PromptCheckSkipped, match="espeak"):
+            DETECTOR.detect(asset_for(base, "x.wav"), DEEP)
+    finally:
+        _prompts._template.cache_clear()

@@ -273,8 +273,13 @@ def ink_height(rgb: RGBArray, box: Box) -> int | None:
     """
     import cv2
 
-    x0, y0, x1, y1 = box
-    crop = rgb[max(0, y0) : y1, max(0, x0) : x1]
+    # pad the box: the detector's box can clip a stroke, and a clipped glyph touching the
+    # crop border would be dropped with the plate edges
+    bh = box[3] - box[1]
+    pad_y, pad_x = round(0.2 * bh), round(0.1 * bh)
+    x0, y0 = max(0, box[0] - pad_x), max(0, box[1] - pad_y)
+    x1, y1 = min(rgb.shape[1], box[2] + pad_x), min(rgb.shape[0], box[3] + pad_y)
+    crop = rgb[y0:y1, x0:x1]
     if crop.shape[0] < 6 or crop.shape[1] < 6:
         return None
     grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
@@ -296,7 +301,10 @@ def ink_height(rgb: RGBArray, box: Box) -> int | None:
             continue
         if x == 0 or y == 0 or x + cw >= ww or y + ch >= hh:
             continue
-        if ch > 0.95 * hh:
+        if ch > 1.1 * bh:
+            continue
+        cy = y + ch / 2
+        if not box[1] - y0 <= cy <= box[3] - y0:  # glyphs sit inside the detected line
             continue
         tops.append(y)
         bottoms.append(y + ch)

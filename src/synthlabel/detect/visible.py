@@ -430,6 +430,10 @@ def _video_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
 # Audio
 
 
+class PromptCheckSkipped(SynthlabelError):
+    """The voice-prompt check could not run (espeak-ng missing) and nothing else was found."""
+
+
 def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[Finding]:
     from synthlabel.detect import _prompts
 
@@ -454,6 +458,11 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
         )
     extra = options.extra.get("visible") if isinstance(options.extra, dict) else None
     voice, note = _prompts.find_voice(windows, extra if isinstance(extra, dict) else None)
+    if note:
+        if not out:
+            # nothing found and half the check could not run: say so (the runner records it)
+            raise PromptCheckSkipped(note)
+        out = [Finding(**{**f.__dict__, "details": {**f.details, "note": note}}) for f in out]
     for vhit in voice:
         out.append(
             Finding(
@@ -465,7 +474,7 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
                 f"samples {vhit.onset_s:.2f} s",
                 SOURCE_AUDIO_VOICE + "; recognises only synthesized prompts of known wording",
                 confidence=round(vhit.score, 3),
-                details={**vhit.to_dict(), **({"note": note} if note else {})},
+                details=vhit.to_dict(),
             )
         )
     return out
