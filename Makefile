@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthlabel-installed
 SYSSTAMP := .make/system-deps
-APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl webp libheif-examples libtiff-tools ffmpeg espeak-ng unzip
+# libgl1/libglib2.0-0: opencv-python (pulled in by rapidocr for the [ocr] extra) links them
+APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl webp libheif-examples libtiff-tools ffmpeg espeak-ng unzip libgl1 libglib2.0-0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck fuzz bench install system-deps clean
@@ -17,7 +18,7 @@ install: $(STAMP) $(SYSSTAMP)
 # Debian packages: exiftool (independent reader for the tests), a CJK font for visible labels.
 $(SYSSTAMP):
 	@mkdir -p .make
-	@if ! command -v exiftool >/dev/null || ! fc-list :lang=zh family | grep -q . || ! command -v pdfinfo >/dev/null || ! command -v webpmux >/dev/null || ! command -v heif-info >/dev/null || ! command -v tiffinfo >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v unzip >/dev/null; then \
+	@if ! command -v exiftool >/dev/null || ! fc-list :lang=zh family | grep -q . || ! command -v pdfinfo >/dev/null || ! command -v webpmux >/dev/null || ! command -v heif-info >/dev/null || ! command -v tiffinfo >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v unzip >/dev/null || ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libGL.so.1 '; then \
 		echo "installing Debian packages: $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
