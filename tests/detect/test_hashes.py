@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from synthlabel.detect import hashes as H
-from synthlabel.detect.hashregistry import Registry, RegistryError
+from synthlabel.detect.hashregistry import EXACT_ORB, NEAR_ORB, Registry, RegistryError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import _gen_media as G
@@ -267,3 +267,38 @@ def test_default_policy_maps_registry_codes() -> None:
     near = Finding("registry", "registry.match.near", "x", Strength.STRONG)
     assert pol.decide([ex]).verdict is Verdict.CONFIRMED
     assert pol.decide([near]).verdict is Verdict.POSSIBLE
+
+
+def test_local_features_survive_a_corner_crop_and_reject_other_images() -> None:
+    for seed in (0, 2):  # a generated photo and a text screenshot
+        _, a = G.image(seed)
+        h, w = a.shape[:2]
+        reg = H.orb_features(a)
+        crop = _jpeg(a[int(h * 0.1) :, int(w * 0.1) :])
+        assert H.orb_inliers(H.orb_features(crop), reg) >= EXACT_ORB
+        for other in (3, 4, 5):
+            assert H.orb_inliers(H.orb_features(crop), H.orb_features(G.image(other)[1])) < NEAR_ORB
+
+
+def test_low_contrast_texture_still_gets_keypoints() -> None:
+    rng = np.random.default_rng(4)
+    small = rng.random((12, 12)).astype(np.float32)
+    f = cv2.resize(small, (400, 400), interpolation=cv2.INTER_CUBIC)
+    grey = (120 + 6 * (f - f.min()) / np.ptp(f)).astype(np.uint8)  # 6 grey levels of range
+    pts, desc = H.orb_features(np.repeat(grey[..., None], 3, axis=2))
+    assert len(desc) >= 100 and len(pts) == len(desc)
+
+
+def test_pdq_alone_is_not_conclusive_when_local_features_disagree(tmp_path: Path) -> None:
+    _, a = G.image(0)
+    fake = H.hash_image_array(a)
+    other = H.hash_image_array(G.image(3)[1])
+    fake.points, fake.descriptors = other.points, other.descriptors  # same PDQ, other keypoints
+    with Registry(tmp_path / "r.sqlite") as reg:
+        reg.add(fake, name="twin")
+        ms = reg.match(H.hash_image_array(a))
+        assert ms and ms[0].distance == 0 and ms[0].level == "near"
+        assert ms[0].details["inliers"] < NEAR_ORB
+        reg.add(H.hash_image_array(a), name="real")
+        ms = reg.match(H.hash_image_array(_jpeg(a)))
+        assert ms[0].entry.name == "real" and ms[0].level == "exact"

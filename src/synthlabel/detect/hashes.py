@@ -194,15 +194,32 @@ def difference_hash(rgb: npt.NDArray[Any]) -> bytes:
 
 # ------------------------------------------------------------------------- local features
 #: ORB keypoints kept per image (on the image reduced to HASH_SIDE): the crop-tolerant hash.
-ORB_FEATURES = 128
+ORB_FEATURES = 256
+#: Scales (query pixel -> registered pixel, both normalised to HASH_SIDE) the geometric
+#: check accepts: a copy cropped by up to ~30 % (0.70) or padded by a few per cent (1.08).
+ORB_SCALES = np.arange(0.70, 1.0801, 0.005)
+#: Reprojection tolerance of the geometric check (pixels of the normalised image).
+ORB_TOLERANCE = 3.0
+
+
+def _stretch(g: U8) -> U8:
+    """Stretch grey levels to the full range (1st-99th percentile): low-contrast textures
+    otherwise give FAST no corners at all."""
+    lo, hi = np.percentile(g, (1.0, 99.0))
+    if hi - lo < 1.0:
+        return g
+    out = (g.astype(np.float32) - float(lo)) * (255.0 / float(hi - lo))
+    res: U8 = np.clip(out, 0, 255).astype(np.uint8)
+    return res
 
 
 def orb_features(rgb: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], U8]:
-    """ORB keypoints of the reduced image: (points (n, 2) in reduced pixels, descriptors (n, 32)).
+    """ORB keypoints of the reduced image, strongest first: (points (n, 2), descriptors (n, 32)).
 
     PDQ is a global hash: a crop of 2 % already moves it by 25-40 bits. Local binary features
     (ORB, Rublee et al. 2011) with a geometric check survive crops, resizes and JPEG; they are
-    indexed on 32-bit pieces of the descriptors (see the registry)."""
+    indexed on 32-bit pieces of the strongest descriptors (see the registry). The grey image
+    is contrast-stretched and FAST's threshold is low so that soft textures get corners."""
     import cv2
 
     a = _reduce(rgb)
@@ -215,34 +232,62 @@ def orb_features(rgb: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], U8]:
             ),
             dtype=np.uint8,
         )
-    g = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-    orb = cv2.ORB_create(nfeatures=ORB_FEATURES, fastThreshold=10)  # type: ignore[attr-defined]
+    g = _stretch(np.asarray(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), dtype=np.uint8))
+    orb = cv2.ORB_create(nfeatures=ORB_FEATURES, fastThreshold=5)  # type: ignore[attr-defined]
     kp, desc = orb.detectAndCompute(g, None)
     if not kp or desc is None:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    pts = np.array([k.pt for k in kp], dtype=np.float32)
-    return pts, np.ascontiguousarray(desc, dtype=np.uint8)
+    order = np.argsort([-k.response for k in kp], kind="stable")
+    pts = np.array([kp[i].pt for i in order], dtype=np.float32)
+    return pts, np.ascontiguousarray(desc[order], dtype=np.uint8)
 
 
 def orb_inliers(
     q: tuple[npt.NDArray[np.float32], U8], r: tuple[npt.NDArray[np.float32], U8]
 ) -> int:
-    """How many mutual descriptor matches agree on one similarity transform (RANSAC)."""
+    """How many query keypoints agree on one crop-and-scale transform with the registered ones.
+
+    Each query descriptor proposes its 2 nearest registered descriptors (Hamming <= 64); a
+    Hough vote over the allowed scales (:data:`ORB_SCALES`, no rotation: copies are cropped
+    and resized, not turned) and translations in bins of twice :data:`ORB_TOLERANCE` finds
+    the transform most matches agree on; the count is the number of distinct query (and
+    registered) keypoints within the tolerance of it. Unlike a free similarity RANSAC, a
+    repeated pattern cannot win with a wrong scale or angle, and unrelated images rarely
+    agree on a near-identity transform."""
     import cv2
 
     (p1, d1), (p2, d2) = q, r
     if len(d1) < 3 or len(d2) < 3:
         return 0
-    bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-    m = [x for x in bf.match(d1, d2) if x.distance <= 64]
-    if len(m) < 3:
+    bf = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = [
+        (m.queryIdx, m.trainIdx) for ms in bf.knnMatch(d1, d2, k=2) for m in ms if m.distance <= 64
+    ]
+    if len(pairs) < 3:
         return 0
-    a = p1[[x.queryIdx for x in m]]
-    b = p2[[x.trainIdx for x in m]]
-    _, inl = cv2.estimateAffinePartial2D(
-        a, b, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=500
+    idx = np.array(pairs, dtype=np.int64)
+    qi, ri = idx[:, 0], idx[:, 1]
+    a = p1[qi].astype(np.float64)
+    b = p2[ri].astype(np.float64)
+    cell = 2.0 * ORB_TOLERANCE
+    best_n, best_s, best_key = 0, 1.0, (0, 0)
+    for s in ORB_SCALES:
+        key = np.floor((b - s * a) / cell).astype(np.int64)
+        flat = (key[:, 0] + 4096) * 8192 + (key[:, 1] + 4096)
+        u, c = np.unique(flat, return_counts=True)
+        j = int(np.argmax(c))
+        if c[j] > best_n:
+            best_n, best_s = int(c[j]), float(s)
+            best_key = (int(u[j]) // 8192 - 4096, int(u[j]) % 8192 - 4096)
+    if best_n < 3:
+        return 0
+    t_all = b - best_s * a
+    in_bin = (np.floor(t_all[:, 0] / cell) == best_key[0]) & (
+        np.floor(t_all[:, 1] / cell) == best_key[1]
     )
-    return int(inl.sum()) if inl is not None else 0
+    t = np.median(t_all[in_bin], axis=0)
+    ok = np.hypot(*(b - (best_s * a + t)).T) <= ORB_TOLERANCE
+    return min(len(set(qi[ok].tolist())), len(set(ri[ok].tolist())))
 
 
 # ------------------------------------------------------------------------------------ video

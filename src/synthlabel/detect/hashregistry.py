@@ -19,9 +19,16 @@ Search is indexed, never a scan of every entry:
 * **Video**: the sampled frames' PDQ hashes are indexed like images, votes go to
   (entry, frame offset) and the best alignments are scored by the median frame distance.
 
-Thresholds (``EXACT_*`` / ``NEAR_*``) come from ``bench/bench_registry.py`` (results in
-``bench/results/registry.md``): *exact* keeps the measured false-match rate at or below 1e-6,
-*near* at or below 1e-4.
+* **ORB local features (images)**: the 128 strongest descriptors of an entry are indexed on
+  their 32-bit pieces; the entries with the most votes are checked geometrically
+  (:func:`synthlabel.detect.hashes.orb_inliers`: one crop-and-scale transform, no rotation).
+
+An image match is *exact* (conclusive) when two independent hashes agree: PDQ within
+``EXACT_IMAGE`` bits (both qualities >= ``MIN_QUALITY``) and at least ``NEAR_ORB`` keypoints
+on one transform (or no local features on either side), or ``EXACT_ORB`` keypoints on one
+transform (a crop, where PDQ no longer holds). Thresholds (``EXACT_*`` / ``NEAR_*``) come
+from ``bench/bench_registry.py`` (results in ``bench/results/registry.md``): *exact* keeps
+the measured false-match rate at or below 1e-6 (0 in ~1e6 pairs), *near* at or below 1e-4.
 """
 
 from __future__ import annotations
@@ -59,12 +66,14 @@ NEAR_VIDEO = 56
 #: Audio: bit error rate over the aligned sub-fingerprints.
 EXACT_AUDIO = 0.25
 NEAR_AUDIO = 0.33
-#: ORB local features: geometrically consistent matches for a conclusive / a near match,
-#: least index votes before the geometric check, and how many candidates are checked.
-EXACT_ORB = 20
-NEAR_ORB = 12
+#: ORB local features: keypoints agreeing on one crop-and-scale transform for a conclusive /
+#: a near match, least index votes before the geometric check, how many candidates are
+#: checked, and how many of an entry's (strongest) descriptors are indexed.
+EXACT_ORB = 40
+NEAR_ORB = 20
 MIN_ORB_VOTES = 3
 ORB_VERIFY = 8
+ORB_INDEXED = 128
 #: Least overlap for a video (frames) or audio (sub-fingerprints, ~3 s) match.
 MIN_VIDEO_FRAMES = 8
 MIN_AUDIO_FRAMES = 256
@@ -166,6 +175,8 @@ class Registry:
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path) if path else default_path()
+        #: When a list: (entry, inliers) of every geometric check (benchmark calibration).
+        self.trace: list[tuple[int, int]] | None = None
         if not create and not self.path.is_file():
             raise RegistryError(f"no registry at {self.path}")
         try:
@@ -295,7 +306,7 @@ class Registry:
                 )
                 self.db.executemany(
                     "INSERT OR IGNORE INTO orb_index VALUES (?, ?)",
-                    [(k, entry) for k in _orb_keys(content.descriptors)],
+                    [(k, entry) for k in _orb_keys(content.descriptors[:ORB_INDEXED])],
                 )
             rows = []
             for pos, h in enumerate(content.hashes):
@@ -461,10 +472,17 @@ class Registry:
             if entry is None or entry.kind != "image":
                 continue
             reliable = content.quality >= MIN_QUALITY and entry.quality >= MIN_QUALITY
-            level = "exact" if d <= exact and reliable else "near"
-            out[e] = Match(
-                entry, level, float(d), "pdq", {"bits": 256, "query_quality": content.quality}
-            )
+            details: dict[str, Any] = {"bits": 256, "query_quality": content.quality}
+            level = "near"
+            if d <= exact and reliable:
+                # Conclusive needs a second, independent hash to agree: the local features
+                # (two different textures can share a PDQ; they rarely share keypoints).
+                inl = self._inliers(content, e)
+                if inl is None or inl >= NEAR_ORB:
+                    level = "exact"
+                if inl is not None:
+                    details["inliers"] = inl
+            out[e] = Match(entry, level, float(d), "pdq", details)
         if (
             content.descriptors is not None
             and content.points is not None
@@ -474,11 +492,8 @@ class Registry:
             for e, n in votes.most_common(ORB_VERIFY):
                 if n < MIN_ORB_VOTES or (e in out and out[e].level == "exact"):
                     continue
-                local = self._local(e)
-                if local is None:
-                    continue
-                inl = orb_inliers((content.points, content.descriptors), local)
-                if inl < NEAR_ORB:
+                inl = self._inliers(content, e)
+                if inl is None or inl < NEAR_ORB:
                     continue
                 entry = self.entry(e)
                 if entry is None:
@@ -495,6 +510,19 @@ class Registry:
                     {"bits": 256, "inliers": inl, "query_quality": content.quality},
                 )
         return list(out.values())
+
+    def _inliers(self, content: ContentHash, eid: int) -> int | None:
+        """Geometric check of the query's local features against an entry's (None: either
+        side has no features to compare)."""
+        if content.descriptors is None or content.points is None or len(content.descriptors) < 3:
+            return None
+        local = self._local(eid)
+        if local is None or len(local[1]) < 3:
+            return None
+        n = orb_inliers((content.points, content.descriptors), local)
+        if self.trace is not None:
+            self.trace.append((eid, n))
+        return n
 
     def _pdq_of(self, eid: int) -> bytes:
         blob = self._blobs([eid]).get(eid)

@@ -6,7 +6,8 @@ inspection and looks it up in the registry named by ``options.registry_path`` (n
 file: no findings). Codes:
 
 * ``registry.match.exact`` (conclusive): identical or near-identical content (PDQ within
-  ``EXACT_IMAGE`` bits, enough geometrically consistent local features, the aligned video
+  ``EXACT_IMAGE`` bits confirmed by the local features, or ``EXACT_ORB`` local features on
+  one crop-and-scale transform, the aligned video
   frames or audio fingerprint within the exact limit), thresholds chosen so the measured
   false-match rate is at most 1e-6 (``bench/results/registry.md``);
 * ``registry.match.near`` (strong): within the recall threshold (false matches <= 1e-4).
