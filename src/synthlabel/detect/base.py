@@ -11,6 +11,12 @@ inspection (records, signatures, C2PA, IPTC) has already run and is ``asset.repo
 
 ``cost`` lets the runner skip expensive detectors unless asked (``cheap``: metadata only;
 ``medium``: decodes the content, e.g. watermarks, hashes; ``expensive``: OCR, speech).
+
+Budgets (``DetectOptions.time_budget``, ``size_budget``): while a detector runs,
+``asset.deadline`` holds the time it must stop by; a long loop calls :meth:`Asset.check_time`,
+which raises :class:`BudgetExceeded` once it has passed (the runner records the detector as
+stopped by the time budget). In the main thread the runner also arms a timer that raises
+:class:`BudgetExceeded` in a detector that never checks, so a slow detector is bounded either way.
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ from synthlabel.model.results import InspectionReport
 
 Cost = Literal["cheap", "medium", "expensive"]
 COST_RANK: dict[str, int] = {"cheap": 0, "medium": 1, "expensive": 2}
+#: Default per-file size budget of the content-decoding detectors (bytes).
+SIZE_BUDGET = 1 << 30  # the largest file the pipeline loads in memory (pipeline.io)
 T = TypeVar("T")
+
+
+class BudgetExceeded(BaseException):
+    """The per-file time budget is spent: the detector must stop now.
+
+    A ``BaseException`` on purpose: the ``except Exception`` blocks that keep detectors alive
+    on hostile input must not swallow the deadline (only the runner catches it)."""
 
 
 @dataclass
@@ -36,8 +51,11 @@ class DetectOptions:
     """What the caller allows the detectors to do.
 
     ``max_cost``: skip detectors above this cost (``expensive`` turns OCR on);
-    ``only`` / ``skip``: detector ids; ``time_budget``: seconds per file after which the
-    remaining medium and expensive detectors are skipped (reported, never silent);
+    ``only`` / ``skip``: detector ids; ``time_budget``: seconds per file for the medium and
+    expensive detectors together (one still running then is stopped, the remaining ones are
+    skipped: reported, never silent; each cheap detector gets this much on its own);
+    ``size_budget``: files larger than this many bytes skip the content-decoding (medium and
+    expensive) detectors, with a note;
     ``watermark_seconds``: how much audio/video the watermark detectors read;
     ``text_watermark_key``: a provider's secret text-watermark key;
     ``extra``: free-form settings for third-party detectors (``{"my-detector": {...}}``).
@@ -47,6 +65,7 @@ class DetectOptions:
     only: frozenset[str] | None = None
     skip: frozenset[str] = frozenset()
     time_budget: float | None = 30.0
+    size_budget: int | None = SIZE_BUDGET
     watermark_seconds: float = 20.0
     text_watermark_key: bytes | None = None
     registry_path: str | None = None  # the perceptual-hash registry to match against
@@ -64,6 +83,9 @@ class Asset:
     file: Path | None = None  # the file on disk, when there is one
     memo: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    #: ``time.monotonic()`` value the running detector must stop by (None: no limit); set by
+    #: the runner around each detector.
+    deadline: float | None = None
 
     @property
     def format(self) -> str:
@@ -72,6 +94,30 @@ class Asset:
     @property
     def media_kind(self) -> str:
         return self.handler.media_kind.value if self.handler else ""
+
+    @property
+    def size(self) -> int | None:
+        """Size of the file in bytes (None when unknown)."""
+        if self.data is not None:
+            return len(self.data)
+        if self.file is not None:
+            try:
+                return self.file.stat().st_size
+            except OSError:
+                return None
+        return None
+
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline; never negative)."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def check_time(self) -> None:
+        """Raise :class:`BudgetExceeded` when the running detector's deadline has passed
+        (call it in long loops; cheap when there is no deadline)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BudgetExceeded("time budget spent")
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per asset (a failure is cached too and raised again)."""

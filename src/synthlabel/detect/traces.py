@@ -267,16 +267,22 @@ def _utf8(b: bytes) -> str:
 # --- PNG ---
 
 
+_MAX_TEXT_CHUNK = max(MAX_VALUE_CHARS, MAX_INFLATE) + 4096
+
+
 def _png_fields(data: bytes, col: _Collector) -> None:
     pos, n = 8, len(data)
     for _ in range(100_000):
         if pos + 8 > n:
             return
         length, ctype = struct.unpack_from(">I4s", data, pos)
-        body = data[pos + 8 : min(n, pos + 8 + length)]
         if ctype == b"IEND":
             return
         if ctype in (b"tEXt", b"zTXt", b"iTXt"):
+            # Only text chunks are copied, and at most _MAX_TEXT_CHUNK bytes of one: longer
+            # values are cut to MAX_VALUE_CHARS anyway, and compressed text that long
+            # inflates past MAX_INFLATE (refused either way). A 40 MB iTXt cost ~200 MB.
+            body = data[pos + 8 : min(n, pos + 8 + min(length, _MAX_TEXT_CHUNK))]
             _png_text(ctype, body, col)
         pos += 12 + length
 
