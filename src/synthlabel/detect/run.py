@@ -77,7 +77,8 @@ def _timer_usable() -> bool:
         running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
     except (ValueError, OSError):
         return False
-    return handler in (signal.SIG_DFL, signal.SIG_IGN, None) and not running
+    # None: a handler installed outside Python (libFuzzer's, for one): not ours to replace
+    return handler in (signal.SIG_DFL, signal.SIG_IGN) and not running
 
 
 @contextlib.contextmanager
