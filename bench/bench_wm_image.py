@@ -202,12 +202,16 @@ def run_fpr(n: int, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
             att = atts[(i // 3) % len(atts)]
             img = ATTACKS[att](img)
         det = ALGORITHM.detect(img)
-        st = per_family.setdefault(fam, {"n": 0, "detected": 0, "crc_ok": 0})
+        st = per_family.setdefault(
+            fam, {"n": 0, "detected": 0, "crc_ok": 0, "p_sync<=1e-1": 0, "p_sync<=1e-2": 0}
+        )
         st["n"] += 1
         st["detected"] += int(det.present)
         st["crc_ok"] += int(bool(det.details.get("crc_ok")))
         lp = float(det.details.get("log10_p_sync", 0.0))
         log10_ps.append(lp)
+        st["p_sync<=1e-1"] += int(lp <= -1.0)
+        st["p_sync<=1e-2"] += int(lp <= -2.0)
         min_p = min(min_p, det.p_value)
         if det.present:
             hits.append({"i": i, "family": fam, "attack": att, "p": det.p_value})
@@ -302,9 +306,14 @@ def write_md(res: dict[str, Any], path: Path) -> None:
             "|---|---|",
         ]
         lines += [f"| {k} | {v:.2e} |" for k, v in f["sync_p_calibration"].items()]
-        lines += ["", "| family | images | detected | CRC ok |", "|---|---|---|---|"]
         lines += [
-            f"| {k} | {v['n']} | {v['detected']} | {v['crc_ok']} |"
+            "",
+            "| family | images | detected | CRC ok | p_sync <= 1e-1 | p_sync <= 1e-2 |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v['n']} | {v['detected']} | {v['crc_ok']} "
+            f"| {v.get('p_sync<=1e-1', 0) / v['n']:.3f} | {v.get('p_sync<=1e-2', 0) / v['n']:.4f} |"
             for k, v in f["per_family"].items()
         ]
     if "quality" in res:
