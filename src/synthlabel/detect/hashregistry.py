@@ -72,7 +72,7 @@ NEAR_AUDIO = 0.33
 EXACT_ORB = 40
 NEAR_ORB = 20
 MIN_ORB_VOTES = 3
-ORB_VERIFY = 8
+ORB_VERIFY = 24
 ORB_INDEXED = 128
 #: Least overlap for a video (frames) or audio (sub-fingerprints, ~3 s) match.
 MIN_VIDEO_FRAMES = 8
@@ -384,20 +384,36 @@ class Registry:
             )
         return rows
 
-    def _orb_votes(self, desc: npt.NDArray[np.uint8]) -> Counter[int]:
-        """Entries voted for by the query's descriptors (one vote per descriptor and entry)."""
+    def _orb_votes(self, desc: npt.NDArray[np.uint8]) -> list[tuple[int, int]]:
+        """Entries voted for by the query's descriptors, best first: (entry, descriptors).
+
+        One vote per query descriptor and entry, weighted by the rarity of the key that cast
+        it (1 / number of entries holding it): glyphs and texture elements that every text or
+        texture entry shares would otherwise bury the right entry among its look-alikes."""
         keys = _orb_keys(desc, per_descriptor=True)
         owner = {k: i for i, ks in enumerate(keys) for k in ks}
-        hits: set[tuple[int, int]] = set()
+        rows: list[tuple[int, int]] = []
         flat = list(owner)
         for i in range(0, len(flat), _BATCH):
             part = flat[i : i + _BATCH]
             q = ",".join("?" * len(part))
-            for key, e in self.db.execute(
-                f"SELECT key, entry FROM orb_index WHERE key IN ({q})", part
-            ):
-                hits.add((owner[int(key)], int(e)))
-        return Counter(e for _, e in hits)
+            rows.extend(
+                (int(k), int(e))
+                for k, e in self.db.execute(
+                    f"SELECT key, entry FROM orb_index WHERE key IN ({q})", part
+                )
+            )
+        df = Counter(k for k, _ in rows)
+        weight: dict[tuple[int, int], float] = {}
+        for k, e in rows:
+            pair = (owner[k], e)
+            weight[pair] = max(weight.get(pair, 0.0), 1.0 / df[k])
+        score: dict[int, float] = {}
+        count: Counter[int] = Counter()
+        for (_, e), w in weight.items():
+            score[e] = score.get(e, 0.0) + w
+            count[e] += 1
+        return [(e, count[e]) for e in sorted(score, key=lambda x: (-score[x], x))]
 
     def _local(self, eid: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]] | None:
         row = self.db.execute(
@@ -488,8 +504,8 @@ class Registry:
             and content.points is not None
             and len(content.descriptors) >= MIN_ORB_VOTES
         ):
-            votes = self._orb_votes(content.descriptors)
-            for e, n in votes.most_common(ORB_VERIFY):
+            votes = [v for v in self._orb_votes(content.descriptors) if v[1] >= MIN_ORB_VOTES]
+            for e, n in votes[:ORB_VERIFY]:
                 if n < MIN_ORB_VOTES or (e in out and out[e].level == "exact"):
                     continue
                 inl = self._inliers(content, e)
