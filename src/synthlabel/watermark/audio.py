@@ -30,15 +30,17 @@ band survives everything a distribution chain does to audio: MP3/AAC/Opus at low
   pauses and sparse tonal music carry the mark too. The whole residual is then scaled to a
   fixed signal-to-watermark ratio (30.2 dB at ``strength=1``), so the quality is the same for
   every input; it is added to every channel (a downmix keeps it).
-* **Detection.** The detector does not know the alignment nor the playback speed. It resamples
-  the signal for 81 speed factors (0.90-1.10 in 0.25 % steps: a speed change moves time and
-  frequency together, resampling undoes both), computes the tile features at an 8 ms time
-  resolution (per pair it reads the steadiest of the ratio ``d`` and the two groups' own log
-  levels, each centred on its median and scaled by its MAD: a lone tone next to an empty group
-  is read from its own level), folds all blocks of the signal onto one (voting), and
-  correlates the sync pattern at every offset. The best (speed, offset) candidate's sync score
-  is turned into a z-score against the spread of all other candidates (a robust, per-signal
-  null: median and MAD), and the data tiles of that candidate go through soft Viterbi + CRC.
+* **Detection.** The detector does not know the alignment nor the playback speed. It tries 81
+  speed factors (0.90-1.10 in 0.25 % steps: a speed change moves time and frequency together,
+  stretching the spectrogram in both undoes it), computes the tile features at an 8 ms time
+  resolution from one spectrogram (read at each speed by interpolation; each group's steady
+  noise floor is subtracted first, then per pair it reads the steadiest of the ratio ``d`` and
+  the two groups' own log levels, each centred on its median and scaled by its MAD: a lone
+  tone next to an empty group is read from its own level), folds all blocks of the signal onto
+  one (voting), and correlates the sync pattern at every offset. The best (speed, offset)
+  candidate's sync score is turned into a z-score against the spread of all other candidates
+  (a robust, per-signal null: median and MAD), and the data tiles of the best few candidates
+  go through soft Viterbi + CRC (the first that passes wins).
 
 p-value
 =======
