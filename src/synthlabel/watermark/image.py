@@ -107,7 +107,7 @@ N_GEOMETRIES = 1 + len(_SCALES) + len(_ANGLES) + _MAX_ACF + 24
 #: keeps it conservative (bench/results/wm_image.md has the check per image family).
 _SEARCH_FACTOR = 8.0
 #: A sync z-score so high that the search stops (the p-value still counts every hypothesis).
-_Z_SURE = 8.5
+_Z_SURE = 7.0
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
