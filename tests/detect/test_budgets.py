@@ -105,7 +105,7 @@ def _timed(asset: Asset, options: DetectOptions, dets: list[Any]) -> tuple[Any, 
 def test_a_running_detector_is_stopped_at_the_per_file_deadline(slow: type[_Det]) -> None:
     asset = _asset()
     run, took = _timed(asset, DetectOptions(time_budget=0.5), [_Cheap(), slow(), _Later()])
-    assert took < 3.0, took
+    assert took < 10.0, took
     assert run.skipped[slow.id].startswith("time budget of 0.5 s per file spent: stopped after")
     assert slow.id not in run.ran and slow.id not in run.errors
     # the next medium detector does not start; the cheap one ran first and kept its finding
@@ -129,7 +129,7 @@ def test_off_the_main_thread_the_cooperative_check_still_bounds_a_detector() -> 
     t.start()
     t.join(10)
     assert not t.is_alive()
-    assert out["took"] < 3.0
+    assert out["took"] < 10.0
     assert "stopped after" in out["run"].skipped["checker"]
 
 
@@ -141,7 +141,7 @@ def test_a_foreign_sigalrm_handler_is_left_alone() -> None:
     try:
         asset = _asset()
         run, took = _timed(asset, DetectOptions(time_budget=0.3), [_Checker()])
-        assert took < 3.0 and "stopped after" in run.skipped["checker"]
+        assert took < 10.0 and "stopped after" in run.skipped["checker"]
         assert signal.getsignal(signal.SIGALRM) is mine
     finally:
         signal.signal(signal.SIGALRM, previous)
@@ -246,7 +246,7 @@ def test_hostile_files_return_quickly_with_a_clear_message(
 ) -> None:
     row = hostile[case]
     assert "traceback" not in row, row.get("traceback")
-    assert row["seconds"] < 5.0, row
+    assert row["seconds"] < 30.0, row  # a hang guard (loaded CI machines), not a speed test
     where, text = EXPECT[case]
     if where == "error":
         assert text in row["error"]

@@ -915,13 +915,26 @@ def _pixel_hit(rule: Rule, asset: Asset) -> tuple[str, dict[str, Any], float | N
 
 
 class TracesDetector:
+    """The trace rules. ``part``: ``"all"`` (both kinds; the object tests and scripts use),
+    ``"metadata"`` (registered as ``traces``, cheap: text fields only) or ``"pixels"``
+    (registered as ``traces-pixels``, medium: decodes the image for the stealth-info and
+    SD-watermark rules), so a metadata-only inspection never decodes pixels."""
+
     id = "traces"
     name = "generator traces (metadata and pixel patterns, data-driven rules)"
-    media_kinds = None
+    media_kinds: frozenset[str] | None = None
     cost = "cheap"
 
-    def __init__(self, rules: list[Rule] | None = None) -> None:
+    def __init__(self, rules: list[Rule] | None = None, *, part: str = "all") -> None:
         self._rules = rules
+        self.part = part
+        if part == "pixels":
+            self.id = "traces-pixels"
+            self.name = "generator traces in pixels (stealth info, SD invisible watermark)"
+            self.media_kinds = frozenset({"image"})
+            self.cost = "medium"
+        elif part == "metadata":
+            self.name = "generator traces (metadata, data-driven rules)"
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -932,11 +945,15 @@ class TracesDetector:
     def rules(self) -> list[Rule]:
         if self._rules is None:
             self._rules = load_rules()
+        if self.part == "pixels":
+            return [r for r in self._rules if "pixel" in r.kinds]
+        if self.part == "metadata":
+            return [r for r in self._rules if "pixel" not in r.kinds]
         return self._rules
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         out: list[Finding] = []
-        fields = fields_of(asset)
+        fields = fields_of(asset) if self.part != "pixels" else []
         cache: dict[str, Any] = {}
         pixels_allowed = COST_RANK[options.max_cost] >= COST_RANK["medium"]
         for rule in self.rules:
@@ -980,3 +997,5 @@ class TracesDetector:
 
 
 DETECTOR = TracesDetector()
+METADATA_DETECTOR = TracesDetector(part="metadata")
+PIXEL_DETECTOR = TracesDetector(part="pixels")

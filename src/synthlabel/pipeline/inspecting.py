@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthlabel.detect.base import Cost
+from synthlabel.detect.base import SIZE_BUDGET, Cost
 from synthlabel.errors import SynthlabelError
 from synthlabel.inspect.reader import inspect_bytes, inspect_path
 from synthlabel.model.keys import KeyStore, TrustStore
@@ -35,6 +35,7 @@ class InspectOptions:
     policy: str | None = None  # a built-in policy name or a TOML file (None: default)
     declared: bool = False  # the uploader declared the content AI-generated
     time_budget: float | None = 30.0  # seconds per file for the medium/expensive detectors
+    size_budget: int | None = SIZE_BUDGET  # bigger files skip the content-decoding detectors
     registry_path: str | None = None  # perceptual-hash registry to match against
 
 
@@ -133,6 +134,7 @@ def add_detection(
         only=options.only if options.detect else frozenset({"watermark"}),
         skip=frozenset(skip),
         time_budget=options.time_budget,
+        size_budget=options.size_budget,
         watermark_seconds=options.watermark_seconds,
         text_watermark_key=options.text_watermark_key,
         registry_path=options.registry_path,
