@@ -13,19 +13,39 @@ Exit codes (also in docs/cli.md):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from synthlabel import __version__
+from synthlabel.cli._common import (
+    EXIT_NO_LABEL,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_UNREADABLE,
+    EXIT_VERDICT,
+    C2paTrustOpt,
+    DeclaredOpt,
+    HomeOpt,
+    InPlaceOpt,
+    JsonOpt,
+    OutDirOpt,
+    OutputOpt,
+    PolicyOpt,
+    RegistryPathOpt,
+    TrustOpt,
+    WorkersOpt,
+    emit_json,
+    err,
+    fail,
+    out,
+    progress,
+)
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.errors import SynthlabelError
@@ -56,43 +76,8 @@ keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREADABLE, EXIT_NO_LABEL = 0, 1, 2, 3, 4
-EXIT_VERDICT = 5  # inspect --fail-on: a file's verdict reached the given class
-
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        envvar="SYNTHLABEL_HOME",
-        help="Key store directory [default: ~/.config/synthlabel].",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
-
-
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
-
-
-def _progress(total: int, enabled: bool) -> Progress | None:
-    if not enabled or total < 2 or not err.is_terminal:
-        return None
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
+_emit_json = emit_json
+_progress = progress
 
 
 # --------------------------------------------------------------------------------- label
@@ -110,16 +95,9 @@ def label(
             envvar="SYNTHLABEL_PRODUCER",
         ),
     ],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Output file (one input only).")
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out-dir", help="Write outputs here, mirroring input directories."),
-    ] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", help="Replace the inputs (atomically).")
-    ] = False,
+    output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
+    in_place: InPlaceOpt = False,
     produce_id: Annotated[
         str | None,
         typer.Option("--produce-id", help="ProduceID (one input only) [default: a new ULID]."),
@@ -207,9 +185,7 @@ def label(
         float,
         typer.Option("--wm-strength", help="Watermark strength (1.0 = the measured default)."),
     ] = 1.0,
-    workers: Annotated[
-        int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
-    ] = 0,
+    workers: WorkersOpt = 0,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -601,14 +577,9 @@ def inspect(
     paths: Annotated[
         list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
     ],
-    trust: Annotated[
-        Path | None,
-        typer.Option("--trust", help="Trust file of public keys [default: the key store's]."),
-    ] = None,
+    trust: TrustOpt = None,
     no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
-    c2pa_trust: Annotated[
-        Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")
-    ] = None,
+    c2pa_trust: C2paTrustOpt = None,
     require_label: Annotated[
         bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")
     ] = False,
@@ -643,14 +614,8 @@ def inspect(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also run expensive detectors (OCR of visible labels).")
     ] = False,
-    policy: Annotated[
-        str | None,
-        typer.Option("--policy", help="Verdict policy: default, measures-strict, or a TOML file."),
-    ] = None,
-    declared: Annotated[
-        bool,
-        typer.Option("--declared", help="The uploader declared the content AI-generated."),
-    ] = False,
+    policy: PolicyOpt = None,
+    declared: DeclaredOpt = False,
     fail_on: Annotated[
         str | None,
         typer.Option(
@@ -664,10 +629,7 @@ def inspect(
     skip: Annotated[
         str | None, typer.Option("--skip", help="Skip these detectors (comma-separated ids).")
     ] = None,
-    hash_registry: Annotated[
-        Path | None,
-        typer.Option("--registry", help="Perceptual-hash registry to match against."),
-    ] = None,
+    hash_registry: RegistryPathOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -775,10 +737,7 @@ def verify(
     paths: Annotated[
         list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
     ],
-    trust: Annotated[
-        Path | None,
-        typer.Option("--trust", help="Trust file of public keys [default: the key store's]."),
-    ] = None,
+    trust: TrustOpt = None,
     require_trusted: Annotated[
         bool,
         typer.Option(

@@ -11,6 +11,26 @@ from typing import Annotated
 
 import typer
 
+from synthlabel.cli._common import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    C2paTrustOpt,
+    DeclaredOpt,
+    HomeOpt,
+    InPlaceOpt,
+    JsonOpt,
+    OutDirOpt,
+    OutputOpt,
+    PolicyOpt,
+    RegistryPathOpt,
+    TrustOpt,
+    WorkersOpt,
+    err,
+    fail,
+    out,
+)
+from synthlabel.cli._common import emit_json as _emit_json
+from synthlabel.cli._common import progress as _progress
 from synthlabel.errors import SynthlabelError
 
 _NOTICE_HELP = (
@@ -20,8 +40,6 @@ _NOTICE_HELP = (
 
 
 def _notice_texts(values: list[str] | None) -> tuple[tuple[str, str], ...]:
-    from synthlabel.cli.main import fail
-
     out: list[tuple[str, str]] = []
     for v in values or []:
         lab, sep, text = v.partition("=")
@@ -44,16 +62,9 @@ def propagate(
             envvar="SYNTHLABEL_PLATFORM",
         ),
     ],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Output file (one input only).")
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out-dir", help="Write outputs here, mirroring input directories."),
-    ] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", help="Replace the inputs (atomically).")
-    ] = False,
+    output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
+    in_place: InPlaceOpt = False,
     propagate_id: Annotated[
         str | None,
         typer.Option("--propagate-id", help="PropagateID (one input only) [default: a new ULID]."),
@@ -67,14 +78,8 @@ def propagate(
             "--sign", help="Sign ReservedCode2: key id/name in the key store, or a PEM key file."
         ),
     ] = None,
-    trust: Annotated[
-        Path | None,
-        typer.Option("--trust", help="Trust file of public keys [default: the key store's]."),
-    ] = None,
-    declared: Annotated[
-        bool,
-        typer.Option("--declared", help="The uploader declared the content AI-generated."),
-    ] = False,
+    trust: TrustOpt = None,
+    declared: DeclaredOpt = False,
     force_label: Annotated[
         str | None,
         typer.Option(
@@ -110,9 +115,7 @@ def propagate(
             "--c2pa", help="Add the platform's C2PA manifest signed with CERT.pem,KEY.pem."
         ),
     ] = None,
-    c2pa_trust: Annotated[
-        Path | None, typer.Option("--c2pa-trust", help="PEM bundle of C2PA trust anchors.")
-    ] = None,
+    c2pa_trust: C2paTrustOpt = None,
     unknown_producer: Annotated[
         str,
         typer.Option(
@@ -120,10 +123,7 @@ def propagate(
             help="ContentProducer/ProduceID of a new Label 1 record when no evidence names one.",
         ),
     ] = "unknown",
-    policy: Annotated[
-        str | None,
-        typer.Option("--policy", help="Verdict policy: default, measures-strict, or a TOML file."),
-    ] = None,
+    policy: PolicyOpt = None,
     watermarks: Annotated[
         bool,
         typer.Option(
@@ -131,38 +131,15 @@ def propagate(
             help="Look for robust watermarks in files without a record.",
         ),
     ] = True,
-    hash_registry: Annotated[
-        Path | None,
-        typer.Option("--registry", help="Perceptual-hash registry to match against."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
-    ] = 0,
-    home: Annotated[
-        Path | None,
-        typer.Option(
-            "--home",
-            envvar="SYNTHLABEL_HOME",
-            help="Key store directory [default: ~/.config/synthlabel].",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
-    ] = False,
+    hash_registry: RegistryPathOpt = None,
+    workers: WorkersOpt = 0,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Publish as a platform: complete the file's AIGC record with ContentPropagator and
     PropagateID (signed in ReservedCode2 with --sign), keeping the producer's fields and
     signature valid; add a record with Label 1/2/3 from the verdict when there is none."""
-    from synthlabel.cli.main import (
-        EXIT_OK,
-        EXIT_PROBLEM,
-        _emit_json,
-        _progress,
-        _sniffable,
-        err,
-        fail,
-        out,
-    )
+    from synthlabel.cli.main import _sniffable
     from synthlabel.formats import registry
     from synthlabel.model.policy import load_policy
     from synthlabel.pipeline.io import iter_inputs
