@@ -11,7 +11,7 @@ SYSSTAMP := .make/system-deps
 APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl webp libheif-examples libtiff-tools ffmpeg espeak-ng unzip libgl1 libglib2.0-0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck fuzz bench install system-deps clean
+.PHONY: demo test lint typecheck fuzz bench bench-detect install system-deps clean
 
 install: $(STAMP) $(SYSSTAMP)
 
@@ -52,6 +52,19 @@ bench: install
 	$(BIN)/python bench/bench_visible.py
 	$(BIN)/python bench/bench_video_caption.py
 	$(BIN)/python bench/bench_av_metadata.py
+
+# The watermark and detection benchmarks (long: ~1-2 h on 2 cores; wmbench needs its own venv).
+bench-detect: install
+	$(BIN)/python bench/bench_wm_image.py
+	$(BIN)/python bench/bench_wm_audio.py
+	$(BIN)/python bench/bench_wm_video.py
+	$(BIN)/python bench/bench_wm_text.py
+	$(BIN)/python bench/bench_traces.py
+	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_visible_detect.py
+	$(BIN)/python bench/bench_inspect.py
+	bash bench/run_wmbench_image.sh
+	bash bench/run_wmbench_audio.sh
 
 clean:
 	rm -rf .make $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-out

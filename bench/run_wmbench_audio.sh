@@ -4,7 +4,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
-WMBENCH="${WMBENCH:-/work/shared/wmbench}"
+WMBENCH="${WMBENCH:-$ROOT/../shared/wmbench}"  # the shared harness beside the checkout
 OUT="$HERE/results/wmbench_audio"
 mkdir -p "$OUT"
 rm -f "$OUT"/audio_raw.csv "$OUT"/audio_quality.csv
@@ -12,7 +12,7 @@ for f in audio_raw.csv audio_quality.csv; do
   cat "$WMBENCH/results/$f" > "$OUT/$f"  # a writable copy: the harness appends
 done
 cd "$WMBENCH"
-OMP_NUM_THREADS=1 WMBENCH_VENV="${WMBENCH_VENV:-/work/wmbench-venv}" \
+OMP_NUM_THREADS=1 WMBENCH_VENV="${WMBENCH_VENV:-$ROOT/.wmbench-venv}" \
   PYTHONPATH="$ROOT/src:$HERE" \
   bash run.sh --out "$OUT" --phases audio summary --audio-tools none \
   --audio-adapter wmbench_audio_adapter:SynthlabelAudioWM "$@"

@@ -6,8 +6,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-WMBENCH="${WMBENCH:-/work/shared/wmbench}"
-VENV="${WMBENCH_VENV:-/work/wmbench-venv}"
+WMBENCH="${WMBENCH:-$ROOT/../shared/wmbench}"  # the shared harness beside the checkout
+VENV="${WMBENCH_VENV:-$ROOT/.wmbench-venv}"  # run.sh creates it on first use
 OUT="$ROOT/bench/results/wmbench"
 mkdir -p "$OUT"
 # anchors: the reference run's image tables (our rows are appended to them)
