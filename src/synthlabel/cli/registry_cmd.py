@@ -13,8 +13,6 @@ Mounted by ``cli/main.py`` as ``app.add_typer(registry_app, name="registry")``.
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +20,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from synthlabel.cli._common import JsonOpt, emit_json, fail, progress
 from synthlabel.errors import SynthlabelError
 
 registry_app = typer.Typer(
@@ -32,8 +30,9 @@ registry_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+# Literal output (no markup): paths and producer names may contain brackets.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RegistryOpt = Annotated[
     Path | None,
@@ -43,19 +42,16 @@ RegistryOpt = Annotated[
         help="Registry file [default: ~/.config/synthlabel/registry.sqlite].",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 PathsArg = Annotated[
     list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
 ]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}")
-    raise typer.Exit(code)
+    fail(message, code)
 
 
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+_emit = emit_json
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -72,17 +68,10 @@ def _files(paths: list[Path]) -> list[Path]:
 
 @contextmanager
 def _progress(total: int, what: str) -> Iterator[Callable[[], None]]:
-    if total < 2 or not err.is_terminal:
+    bar = progress(total)
+    if bar is None:
         yield lambda: None
         return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
     with bar:
         task = bar.add_task(what, total=total)
         yield lambda: bar.advance(task)
