@@ -146,11 +146,15 @@ def test_stereo_44k_marks_every_channel_coherently() -> None:
 
 
 def test_strength_trades_quality() -> None:
-    src = AudioSignal(noise(16000, 3.5), 16000)
+    src = AudioSignal(voice(16000, 4.0), 16000)
     weak = ALGORITHM.embed(src, PAYLOAD, strength=0.5)
     strong = ALGORITHM.embed(src, PAYLOAD, strength=2.0)
     assert snr_db(src.samples, weak.samples) == pytest.approx(36.2, abs=0.3)
     assert snr_db(src.samples, strong.samples) == pytest.approx(24.2, abs=0.3)
+    # white noise is the hardest host: the self-check raises the strength, by 3 dB at most
+    hard = AudioSignal(noise(16000, 3.5), 16000)
+    raised = snr_db(hard.samples, ALGORITHM.embed(hard, PAYLOAD, strength=0.5).samples)
+    assert 36.2 - 3.0 - 0.3 <= raised < 36.2 - 0.5
 
 
 def test_too_short_silent_and_bad_input_are_errors() -> None:
@@ -189,3 +193,95 @@ def test_detect_never_raises(samples: npt.NDArray[np.float32], rate: int) -> Non
     det = ALGORITHM.detect(AudioSignal(samples, rate))
     assert not det.present
     assert det.reason
+
+
+def _wav16(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """What writing a 16-bit WAV and reading it back does to the samples."""
+    pcm = (np.clip(x, -1, 1) * 32767).round().astype(np.int16)
+    return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def _coloured(rng: np.random.Generator, n: int, sr: int, expo: float) -> npt.NDArray[np.float64]:
+    w = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / sr)
+    f[0] = f[1]
+    y: npt.NDArray[np.float64] = np.fft.irfft(w / f**expo, n)
+    return y / float(np.std(y))
+
+
+def battery_sample(i: int) -> tuple[npt.NDArray[np.float32], int]:
+    """A small, fast cousin of bench/bench_wm_audio.py's round-trip battery."""
+    rng = np.random.default_rng([11, i])
+    sr = int(rng.choice([8000, 16000, 22050, 44100, 48000]))
+    n = int(float(rng.uniform(3.5, 6.0)) * sr)
+    t = np.arange(n) / sr
+    kind = i % 5
+    if kind == 0:  # coloured noise
+        y = _coloured(rng, n, sr, float(rng.choice([0.0, 0.5, 1.0])))
+    elif kind == 1:  # noise + loud tones (the case that used to fail)
+        y = _coloured(rng, n, sr, float(rng.choice([0.0, 0.5, 1.0])))
+        for _ in range(int(rng.integers(1, 4))):
+            f0 = float(rng.uniform(300, 3600))
+            y += float(rng.uniform(1.0, 4.0)) * np.sin(2 * np.pi * f0 * t)
+    elif kind == 2:  # voiced "speech"
+        y = voice(sr, n / sr, seed=i).astype(np.float64)
+    elif kind == 3:  # chords with decaying notes and noise-burst drums
+        y = np.zeros(n)
+        for k in range(int(n / sr / 0.5)):
+            s = slice(int(k * 0.5 * sr), min(n, int((k + 1) * 0.5 * sr)))
+            tt = t[s] - k * 0.5
+            f0 = 110.0 * 2 ** (int(rng.integers(0, 24)) / 12)
+            for h in range(1, 6):
+                y[s] += np.sin(2 * np.pi * f0 * h * tt) / h * np.exp(-3 * tt)
+            y[s] += 0.7 * rng.standard_normal(tt.size) * np.exp(-tt * 25)
+    else:  # sparse single notes with rests
+        y = np.zeros(n)
+        for k in range(int(n / sr / 0.6)):
+            if rng.random() < 0.4:
+                continue
+            s = slice(int(k * 0.6 * sr), min(n, int((k + 1) * 0.6 * sr)))
+            tt = t[s] - k * 0.6
+            y[s] += np.sin(2 * np.pi * float(rng.uniform(200, 1500)) * tt) * np.exp(-4 * tt)
+    peak = float(rng.choice([0.03, 0.4, 0.98]))
+    out = (peak * y / float(np.abs(y).max())).astype(np.float32)
+    if rng.random() < 0.3:
+        out = np.stack([out, 0.7 * out], axis=1)
+    return out, sr
+
+
+def test_clean_round_trip_battery_sample() -> None:
+    snrs = []
+    failed = []
+    for i in range(20):
+        x, sr = battery_sample(i)
+        y = ALGORITHM.embed(AudioSignal(x, sr), PAYLOAD).samples
+        det = ALGORITHM.detect(AudioSignal(_wav16(y), sr))
+        if not (det.present and det.payload == PAYLOAD):
+            failed.append((i, sr, x.shape, det.reason))
+        snrs.append(snr_db(x, y))
+    # Known weak spot: short (< 5 s) white noise, where the host's own tile-to-tile
+    # fluctuation is as large as the mark even at +3 dB (clip 0 here). Everything else decodes.
+    assert len(failed) <= 1 and all(f[0] == 0 for f in failed), failed
+    # the self-check may raise the strength by up to 3 dB, never more; most clips need none
+    assert min(snrs) >= 27.0 and float(np.median(snrs)) >= 30.0, snrs
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary")
+def test_clean_round_trip_loud_pink_noise_and_tone(tmp_path: Path) -> None:
+    """The reported clip: 8 s of pink noise + a 330 Hz tone used to fail with a CRC mismatch
+    (the tone's group took 95 % of the watermark energy)."""
+    wav = tmp_path / "n.wav"
+    src = ["-f", "lavfi", "-i"]
+    noise_src = [*src, "anoisesrc=color=pink:amplitude=0.2:duration=8:seed=4"]
+    tone_src = [*src, "sine=frequency=330:duration=8"]
+    mix = ["-filter_complex", "amix=inputs=2", "-ar", "22050", "-ac", "2", str(wav)]
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *noise_src, *tone_src, *mix], check=True)
+    from scipy.io import wavfile  # type: ignore[import-untyped]
+
+    sr, pcm = wavfile.read(wav)
+    x = (pcm / 32768.0).astype(np.float32)
+    y = ALGORITHM.embed(AudioSignal(x, sr), PAYLOAD).samples
+    det = ALGORITHM.detect(AudioSignal(_wav16(y), sr))
+    assert det.present and det.payload == PAYLOAD, det
+    assert det.details["sync_z"] > 10.0  # was 6.3 before the loud-group cap
+    assert 30.0 <= snr_db(x, y) <= 31.0  # no strength raise needed

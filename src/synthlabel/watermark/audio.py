@@ -27,9 +27,21 @@ band survives everything a distribution chain does to audio: MP3/AAC/Opus at low
   pushes on tiles whose host fights the chip take energy from all the others once the
   residual is scaled to the target SNR (measured on speech, music and tones). Groups that are
   nearly silent get a little keyed noise (a *floor*) in the boosted group, so that silence,
-  pauses and sparse tonal music carry the mark too. The whole residual is then scaled to a
-  fixed signal-to-watermark ratio (30.2 dB at ``strength=1``), so the quality is the same for
-  every input; it is added to every channel (a downmix keeps it).
+  pauses and sparse tonal music carry the mark too. A group much louder than the slot's
+  median group (``LOUD_CAP`` = 30x in power: a tone over noise, a strong formant) gets the
+  change a group at that cap would get: without it a loud tone took most of the residual
+  energy for a single pair (95 % for pink noise + a 330 Hz tone, which then failed a clean
+  round trip with a CRC mismatch). The whole residual is then scaled to a fixed
+  signal-to-watermark ratio (30.2 dB at ``strength=1``); it is added to every channel (a
+  downmix keeps it).
+* **Self-check (adaptive strength).** The embedder reads its own mark back with the
+  detector's features at the known alignment (speed 1, offset 0; ~20 ms per 10 s). If the CRC
+  fails, the per-bit margins are weak (mean/std < ``CHECK_Q``) or the sync correlation is
+  below ``CHECK_SYNC``, the strength rises in 1 dB steps, at most ``MAX_EXTRA_DB`` = 3 dB. So
+  the SNR is 30.2 dB for most inputs and never below 27.2 dB at ``strength=1``; on the
+  300-clip round-trip battery (bench/results/wm_audio.md) the median stays 30.2 dB and the
+  raised clips are mostly short white or brown noise, the hardest host (its own tile-to-tile
+  fluctuation is as large as the mark). Any SNR measured on the output is the true one.
 * **Detection.** The detector does not know the alignment nor the playback speed. It tries 81
   speed factors (0.90-1.10 in 0.25 % steps: a speed change moves time and frequency together,
   stretching the spectrogram in both undoes it), computes the tile features at an 8 ms time
@@ -119,6 +131,12 @@ A_MIN = 0.05  # smallest relative change, on tiles that already carry their chip
 FLOOR = 0.01  # floor power per cell, relative to the mean in-band cell power
 # (the floor is most of what PESQ hears: 0.02 -> PESQ-WB 2.7, 0.01 -> 2.9, 0.005 -> 3.2 on
 # espeak speech, at some cost in robustness; 0 leaves speech undetectable)
+# Self-check after embedding (see _self_check): the mark must decode at the known alignment
+# with margin; if not, the strength rises in 1 dB steps, at most MAX_EXTRA_DB.
+CHECK_Q = 1.0  # mean / std of the per-bit margins
+CHECK_SYNC = 8.0  # sync correlation at the true alignment (in sigmas of a null)
+MAX_EXTRA_DB = 3.0
+LOUD_CAP = 30.0
 MIN_RMS = 1e-4  # below this (-80 dBFS) the input counts as silent
 
 _SEED = b"synthlabel/sl-aud-1/layout/v1"
@@ -238,6 +256,12 @@ def _embed_residual(x8: F64, bits: npt.NDArray[np.uint8]) -> F64:
     noise_a = np.where(a_is_boosted, noise_amp, 0.0)
     noise_b = np.where(a_is_boosted, 0.0, noise_amp)
     gains = np.stack([gain_a, gain_b], axis=-1).reshape(nblocks, NSLOTS, NGROUPS)
+    # A group far louder than the slot's typical group (a tone over noise, a strong formant)
+    # would take most of the residual energy for a single tile once the residual is scaled
+    # to the target SNR; its change is capped at what a group LOUD_CAP times the slot's
+    # median power would get, which leaves the budget to the other 53 groups.
+    slot_med = np.median(gpow, axis=2, keepdims=True)
+    gains = gains * np.minimum(1.0, np.sqrt(LOUD_CAP * slot_med / (gpow + eps)))
     noise = np.stack([noise_a, noise_b], axis=-1).reshape(nblocks, NSLOTS, NGROUPS)
     # expand to frames x bins
     g_fb = np.repeat(np.repeat(gains, SLOT_FRAMES, axis=1), GROUP, axis=2).reshape(total, -1)
@@ -255,6 +279,29 @@ def _embed_residual(x8: F64, bits: npt.NDArray[np.uint8]) -> F64:
         out[k * HOP : k * HOP + seg.size] += seg
     res: F64 = out[:n]
     return res
+
+
+def _self_check(y8: F64, coded: F64) -> bool:
+    """Whether the mark in ``y8`` reads back at the known alignment with margin.
+
+    The detector's own features at speed 1 and offset 0: the CRC must pass, the per-bit
+    margins ``coded * soft`` must have mean / std >= CHECK_Q, and the sync correlation must be
+    >= CHECK_SYNC (so that it wins the detector's search over speeds and offsets).
+    """
+    sync, bit_of, spread = _layout()
+    g = _groups_at_speed(_spectrogram(y8), 1.0)
+    if g is None:
+        return True
+    folded, counts = _fold(_tile_features(g), 0)
+    mask = bit_of >= 0
+    soft = np.zeros(CHANNEL_BITS)
+    np.add.at(soft, bit_of[mask], (folded * spread)[mask])
+    bit_m = soft * coded
+    bit_m = bit_m / (float(np.sqrt(np.mean(bit_m**2))) + 1e-12)
+    sync_score = float(np.sum(folded * sync)) / math.sqrt(float(np.sum(counts[:, None] * sync**2)))
+    _, crc_ok, _ = _ecc.unframe(soft, PAYLOAD_BITS, CRC_WIDTH)
+    q = float(np.mean(bit_m)) / (float(np.std(bit_m)) + 1e-12)
+    return bool(crc_ok and q >= CHECK_Q and sync_score >= CHECK_SYNC)
 
 
 class SlAud1:
@@ -301,12 +348,24 @@ class SlAud1:
         bits = bytes_to_bits(payload, PAYLOAD_BITS)
         x8 = _resample(x, sr, WORK_RATE)
         snr = TARGET_SNR_DB - 20.0 * math.log10(strength)
+        sig = np.asarray(samples, dtype=np.float64)
+        target_pow = float(np.mean(sig**2)) / 10.0 ** (snr / 10.0)
+        coded = _ecc.frame(bits, CRC_WIDTH).astype(np.float64) * 2.0 - 1.0
         r8 = _embed_residual(x8, bits)
+        # Self-check: read the mark back at the known alignment; raise the strength in 1 dB
+        # steps (at most MAX_EXTRA_DB) until it decodes with margin. The SNR reported by any
+        # measurement of the output is the true one: the extra dB are spent in the output.
+        s8 = math.sqrt(target_pow / (float(np.mean(r8**2)) + 1e-30))
+        extra_db = 0.0
+        while not _self_check(x8 + s8 * 10.0 ** (extra_db / 20.0) * r8, coded):
+            if extra_db >= MAX_EXTRA_DB:
+                break
+            extra_db += 1.0
+        snr -= extra_db
         r = _resample(r8, WORK_RATE, sr)
         if r.size < x.size:
             r = np.concatenate([r, np.zeros(x.size - r.size)])
         r = r[: x.size]
-        sig = np.asarray(samples, dtype=np.float64)
         sig_energy = float(np.sum(sig**2))
         r_energy = float(np.sum(r**2)) * (1 if sig.ndim == 1 else sig.shape[1])
         if r_energy <= 0.0:
