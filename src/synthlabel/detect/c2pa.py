@@ -240,7 +240,7 @@ def summary_for(asset: Asset, options: DetectOptions) -> C2paSummary | None:
 def _read_here(
     asset: Asset, options: DetectOptions, current: C2paSummary | None
 ) -> C2paSummary | None:
-    from synthlabel.formats._c2pa import import_c2pa, looks_like_c2pa
+    from synthlabel.formats._c2pa import SCAN_FORMATS, import_c2pa, looks_like_c2pa
     from synthlabel.inspect.c2pa import read_c2pa, read_c2pa_file
 
     if import_c2pa() is None or asset.handler is None:
@@ -249,13 +249,14 @@ def _read_here(
     cap = cap if isinstance(cap, int) and cap > 0 else MAX_FALLBACK_BYTES
     mime = _mime(asset)
     found: C2paSummary | None = None
+    known = current is not None and current.present
     if asset.data is not None:
-        if looks_like_c2pa(asset.data):
+        if (known or asset.format in SCAN_FORMATS) and looks_like_c2pa(asset.data):
             found = read_c2pa(asset.data, mime, trust_anchors_pem=_anchors(options), max_bytes=cap)
     elif asset.file is not None:
         from synthlabel.inspect.c2pa import file_has_jumbf
 
-        if (current is not None and current.present) or file_has_jumbf(asset.file, cap):
+        if known or (asset.format in SCAN_FORMATS and file_has_jumbf(asset.file, cap)):
             found = read_c2pa_file(
                 asset.file, mime, trust_anchors_pem=_anchors(options), max_bytes=cap
             )

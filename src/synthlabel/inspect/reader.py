@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from synthlabel.errors import RecordError, SynthlabelError
 from synthlabel.formats import _xmp, registry
+from synthlabel.formats._c2pa import SCAN_FORMATS as C2PA_SCAN_FORMATS
 from synthlabel.formats._c2pa import looks_like_c2pa
 from synthlabel.formats.base import (
     Carrier,
@@ -242,7 +243,11 @@ def _inspect(
     if verify:
         _verify(report, digest_for, trust)
     # Some handlers (WAV, PDF) do not expose the manifest store: a cheap scan finds it.
-    if c2pa and src.data is not None and (meta.c2pa or looks_like_c2pa(src.data)):
+    if (
+        c2pa
+        and src.data is not None
+        and (meta.c2pa or (handler.id in C2PA_SCAN_FORMATS and looks_like_c2pa(src.data)))
+    ):
         report.c2pa = _read_c2pa(src.data, handler, trust_anchors_pem)
     elif meta.c2pa:
         report.c2pa = C2paSummary(present=True, checked=False)
