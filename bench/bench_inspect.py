@@ -141,18 +141,7 @@ def build(n: int) -> list[Path]:
         elif kind == "mp4":
             name = f"{i:04d}.mp4"
             _ffmpeg(
-                [
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    [*TESTSRC, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "ultrafast",
-                    "-pix_fmt",
-                    "yuv420p",
-                ],
+                [*TESTSRC, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
                 WORK / name,
             )
             if i % 3 == 0:
