@@ -486,6 +486,8 @@ def _print_reports(reports: list[InspectionReport], verbose: bool = False) -> No
         hide.add("Watermark")
     if not any(r.decision for r in reports):
         hide.add("Verdict")
+    if not verbose and not any(r.records for r in reports):
+        hide.update({"Label", "Producer", "Signature", "Binding"})  # no record anywhere
     keep = [i for i, c in enumerate(cols) if c not in hide]
     for i in keep:
         table.add_column(cols[i], overflow="fold")
