@@ -78,3 +78,61 @@ def progress(total: int, enabled: bool = True) -> Progress | None:
         console=err,
         transient=True,
     )
+
+
+def _sniffable(path: Path) -> bool:
+    from synthlabel.errors import SynthlabelError
+    from synthlabel.formats import registry
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(registry.max_sniff_bytes())
+        registry.sniff(head, name=path.name)
+        return True
+    except (OSError, SynthlabelError):
+        return False
+
+
+def plan_jobs(
+    inputs: list[Path], output: Path | None, out_dir: Path | None, in_place: bool
+) -> tuple[list[tuple[Path, Path]], int]:
+    """(source, destination) pairs for commands that write files (label, propagate), and how
+    many files of walked directories were skipped as unsupported; usage errors exit 2.
+
+    Exactly one output mode: ``-o`` (one input), ``--out-dir`` (mirrors the input tree; its
+    directories are created) or ``--in-place``. Directory walks only take files a plug-in
+    recognises by magic bytes; files named explicitly are always attempted."""
+    from synthlabel.pipeline.io import iter_inputs
+
+    if (output is not None) + (out_dir is not None) + bool(in_place) != 1:
+        fail("choose exactly one of -o/--output, --out-dir or --in-place")
+    pairs = list(iter_inputs(inputs))
+    missing = [p for p, _ in pairs if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or directory")
+    jobs: list[tuple[Path, Path]] = []
+    skipped = 0
+    explicit = {Path(i) for i in inputs}
+    for src, base in pairs:
+        if src not in explicit and not _sniffable(src):
+            skipped += 1
+            continue
+        if output is not None:
+            dest = output
+        elif out_dir is not None:
+            rel = src.relative_to(base) if src != base and base in src.parents else Path(src.name)
+            dest = out_dir / rel
+        else:
+            dest = src
+        jobs.append((src, dest))
+    if output is not None and len(jobs) != 1:
+        fail("-o/--output takes exactly one input file; use --out-dir for several")
+    if not jobs:
+        fail("no supported files found in the inputs")
+    if out_dir is not None:
+        for _, dest in jobs:
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                fail(f"{dest.parent}: cannot create output directory: {exc.strerror}", EXIT_PROBLEM)
+    return jobs, skipped

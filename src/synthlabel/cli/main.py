@@ -44,6 +44,7 @@ from synthlabel.cli._common import (
     err,
     fail,
     out,
+    plan_jobs,
     progress,
 )
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
@@ -191,43 +192,9 @@ def label(
 ) -> None:
     """Add the explicit label (caption, voice/rhythm prompt, notice) and the implicit
     (metadata) record to images, audio, video, text and documents."""
-    from synthlabel.formats import registry
-    from synthlabel.pipeline.io import iter_inputs
     from synthlabel.pipeline.labeling import LabelOptions, label_many, load_signer
 
-    chosen = (output is not None) + (out_dir is not None) + bool(in_place)
-    if chosen != 1:
-        fail("choose exactly one of -o/--output, --out-dir or --in-place")
-    pairs = list(iter_inputs(inputs))
-    missing = [p for p, _ in pairs if not p.exists()]
-    if missing:
-        fail(f"{missing[0]}: no such file or directory")
-    # Directory walks only take files we can label (by magic bytes, not extension).
-    jobs: list[tuple[Path, Path]] = []
-    skipped = 0
-    explicit = {Path(i) for i in inputs}
-    for src, base in pairs:
-        if src not in explicit and not _sniffable(src, registry):
-            skipped += 1
-            continue
-        if output is not None:
-            dest = output
-        elif out_dir is not None:
-            rel = src.relative_to(base) if src != base and base in src.parents else Path(src.name)
-            dest = out_dir / rel
-        else:
-            dest = src
-        jobs.append((src, dest))
-    if output is not None and len(jobs) != 1:
-        fail("-o/--output takes exactly one input file; use --out-dir for several")
-    if not jobs:
-        fail("no supported files found in the inputs")
-    if out_dir is not None:
-        for _, dest in jobs:
-            try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                fail(f"{dest.parent}: cannot create output directory: {exc.strerror}", EXIT_PROBLEM)
+    jobs, skipped = plan_jobs(inputs, output, out_dir, in_place)
     options = LabelOptions(
         producer=producer,
         produce_id=produce_id,
@@ -352,16 +319,6 @@ def _wm_flag(info: dict[str, Any] | None) -> str:
     elif info.get("snr_db") is not None:
         quality = f" SNR {info['snr_db']} dB"
     return f"watermark {info['algorithm']}{quality}"
-
-
-def _sniffable(path: Path, registry: Any) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(registry.max_sniff_bytes())
-        registry.sniff(head, name=path.name)
-        return True
-    except (OSError, SynthlabelError):
-        return False
 
 
 # ------------------------------------------------------------------------------- inspect

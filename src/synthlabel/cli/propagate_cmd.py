@@ -28,6 +28,7 @@ from synthlabel.cli._common import (
     err,
     fail,
     out,
+    plan_jobs,
 )
 from synthlabel.cli._common import emit_json as _emit_json
 from synthlabel.cli._common import progress as _progress
@@ -139,10 +140,7 @@ def propagate(
     """Publish as a platform: complete the file's AIGC record with ContentPropagator and
     PropagateID (signed in ReservedCode2 with --sign), keeping the producer's fields and
     signature valid; add a record with Label 1/2/3 from the verdict when there is none."""
-    from synthlabel.cli.main import _sniffable
-    from synthlabel.formats import registry
     from synthlabel.model.policy import load_policy
-    from synthlabel.pipeline.io import iter_inputs
     from synthlabel.pipeline.propagating import (
         NO_TRACE,
         PropagateOptions,
@@ -151,42 +149,11 @@ def propagate(
         propagate_many,
     )
 
-    chosen = (output is not None) + (out_dir is not None) + bool(in_place)
-    if chosen != 1:
-        fail("choose exactly one of -o/--output, --out-dir or --in-place")
     if force_label is not None and force_label not in ("2", "3"):
         fail(f"--force-label takes 2 or 3, not {force_label!r}")
-    pairs = list(iter_inputs(inputs))
-    missing = [p for p, _ in pairs if not p.exists()]
-    if missing:
-        fail(f"{missing[0]}: no such file or directory")
-    jobs: list[tuple[Path, Path]] = []
-    skipped = 0
-    explicit = {Path(i) for i in inputs}
-    for src, base in pairs:
-        if src not in explicit and not _sniffable(src, registry):
-            skipped += 1
-            continue
-        if output is not None:
-            dest = output
-        elif out_dir is not None:
-            rel = src.relative_to(base) if src != base and base in src.parents else Path(src.name)
-            dest = out_dir / rel
-        else:
-            dest = src
-        jobs.append((src, dest))
-    if output is not None and len(jobs) != 1:
-        fail("-o/--output takes exactly one input file; use --out-dir for several")
-    if not jobs:
-        fail("no supported files found in the inputs")
     if hash_registry is not None and not hash_registry.is_file():
         fail(f"{hash_registry}: no such registry file")
-    if out_dir is not None:
-        for _, dest in jobs:
-            try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                fail(f"{dest.parent}: cannot create output directory: {exc.strerror}", EXIT_PROBLEM)
+    jobs, skipped = plan_jobs(inputs, output, out_dir, in_place)
     options = PropagateOptions(
         platform=platform,
         propagate_id=propagate_id,
