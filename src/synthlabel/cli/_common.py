@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -136,3 +137,38 @@ def plan_jobs(
             except OSError as exc:
                 fail(f"{dest.parent}: cannot create output directory: {exc.strerror}", EXIT_PROBLEM)
     return jobs, skipped
+
+
+R = TypeVar("R")
+
+
+def run_jobs_with_progress(
+    run: Callable[..., list[R]],
+    jobs: list[tuple[Path, Path]],
+    options: Any,
+    *,
+    workers: int,
+    what: str,
+    enabled: bool,
+) -> list[R]:
+    """``run(jobs, options, workers=..., on_result=...)`` with a progress bar on a terminal;
+    a failed file is printed above the bar as it happens; a library error exits 2."""
+    from rich.markup import escape
+
+    from synthlabel.errors import SynthlabelError
+
+    bar = progress(len(jobs), enabled)
+    try:
+        if bar is None:
+            return run(jobs, options, workers=workers or None)
+        with bar:
+            task = bar.add_task(what, total=len(jobs))
+
+            def tick(result: Any) -> None:
+                bar.advance(task)
+                if getattr(result, "error", ""):
+                    bar.console.print(f"[red]✗[/] {escape(result.error)}", markup=True)
+
+            return run(jobs, options, workers=workers or None, on_result=tick)
+    except SynthlabelError as exc:
+        fail(str(exc))

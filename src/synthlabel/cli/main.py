@@ -46,6 +46,7 @@ from synthlabel.cli._common import (
     out,
     plan_jobs,
     progress,
+    run_jobs_with_progress,
 )
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
@@ -246,23 +247,9 @@ def label(
     except SynthlabelError as exc:
         fail(str(exc))
 
-    progress = _progress(len(jobs), not as_json)
-    results: list[LabelResult] = []
-    try:
-        if progress:
-            with progress:
-                task = progress.add_task("labelling", total=len(jobs))
-
-                def tick(r: LabelResult) -> None:
-                    progress.advance(task)
-                    if r.error:
-                        progress.console.print(f"[red]✗[/] {r.error}", markup=True)
-
-                results = label_many(jobs, options, workers=workers or None, on_result=tick)
-        else:
-            results = label_many(jobs, options, workers=workers or None)
-    except SynthlabelError as exc:
-        fail(str(exc))
+    results: list[LabelResult] = run_jobs_with_progress(
+        label_many, jobs, options, workers=workers, what="labelling", enabled=not as_json
+    )
     ok = [r for r in results if r.ok]
     bad = [r for r in results if not r.ok]
     if as_json:
@@ -274,7 +261,7 @@ def label(
             }
         )
     else:
-        if not progress:
+        if progress(len(jobs), True) is None:  # no live bar printed the failures already
             for r in bad:
                 err.print(f"✗ {r.error}", markup=False)
         for r in ok:

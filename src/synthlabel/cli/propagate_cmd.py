@@ -29,9 +29,10 @@ from synthlabel.cli._common import (
     fail,
     out,
     plan_jobs,
+    progress,
+    run_jobs_with_progress,
 )
 from synthlabel.cli._common import emit_json as _emit_json
-from synthlabel.cli._common import progress as _progress
 from synthlabel.errors import SynthlabelError
 
 _NOTICE_HELP = (
@@ -189,23 +190,9 @@ def propagate(
     except SynthlabelError as exc:
         fail(str(exc))
 
-    progress = _progress(len(jobs), not as_json)
-    results: list[PropagateResult] = []
-    try:
-        if progress:
-            with progress:
-                task = progress.add_task("propagating", total=len(jobs))
-
-                def tick(r: PropagateResult) -> None:
-                    progress.advance(task)
-                    if r.error:
-                        progress.console.print(f"[red]✗[/] {r.error}", markup=True)
-
-                results = propagate_many(jobs, options, workers=workers or None, on_result=tick)
-        else:
-            results = propagate_many(jobs, options, workers=workers or None)
-    except SynthlabelError as exc:
-        fail(str(exc))
+    results: list[PropagateResult] = run_jobs_with_progress(
+        propagate_many, jobs, options, workers=workers, what="propagating", enabled=not as_json
+    )
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -228,7 +215,7 @@ def propagate(
             }
         )
     else:
-        if not progress:
+        if progress(len(jobs), True) is None:  # no live bar printed the failures already
             for r in bad:
                 err.print(f"✗ {r.error}", markup=False)
         for r in results:
