@@ -5,6 +5,9 @@ Everything is made here from a seed (no downloads); shared by bench_registry.py 
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
@@ -220,3 +223,18 @@ def video_frames(seed: int, n: int, h: int = 240, w: int = 320) -> U8:
         cv2.circle(fr, (int(cx + dx * i) % w, int(cy + dy * i) % h), 20, colour, -1)
         out[i] = fr
     return out
+
+
+def encode_h264(frames: U8, dest: Path, fps: int = 25, crf: int = 18) -> int:
+    """Encode RGB frames (n, h, w, 3) to an H.264 MP4 through an ffmpeg pipe; its exit code."""
+    _n, h, w, _ = frames.shape
+    proc = subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+         "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
+         "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", str(dest)],
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write(frames.tobytes())
+    proc.stdin.close()
+    return proc.wait()

@@ -300,37 +300,7 @@ def video_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
         for s in range(2 * n):
             frames = G.video_frames(s, 8 * 25)
             p = d / f"v{s}.mp4"
-            proc = subprocess.Popen(
-                [
-                    "ffmpeg",
-                    "-hide_banner",
-                    "-loglevel",
-                    "error",
-                    "-y",
-                    "-f",
-                    "rawvideo",
-                    "-pix_fmt",
-                    "rgb24",
-                    "-s",
-                    "320x240",
-                    "-r",
-                    "25",
-                    "-i",
-                    "pipe:0",
-                    "-c:v",
-                    "libx264",
-                    "-crf",
-                    "18",
-                    "-pix_fmt",
-                    "yuv420p",
-                    str(p),
-                ],
-                stdin=subprocess.PIPE,
-            )
-            assert proc.stdin is not None
-            proc.stdin.write(frames.tobytes())
-            proc.stdin.close()
-            proc.wait()
+            G.encode_h264(frames, p)
             paths.append(p)
         t0 = time.time()
         for i, p in enumerate(paths[:n]):

@@ -154,37 +154,7 @@ def test_video_frame_hashes_survive_reencode_half_resolution_and_trim(tmp_path: 
     for s in (0, 1):
         frames = G.video_frames(s, 100)
         p = tmp_path / f"v{s}.mp4"
-        proc = subprocess.Popen(
-            [
-                "ffmpeg",
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                "320x240",
-                "-r",
-                "25",
-                "-i",
-                "pipe:0",
-                "-c:v",
-                "libx264",
-                "-crf",
-                "18",
-                "-pix_fmt",
-                "yuv420p",
-                str(p),
-            ],
-            stdin=subprocess.PIPE,
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(frames.tobytes())
-        proc.stdin.close()
-        assert proc.wait() == 0
+        assert G.encode_h264(frames, p) == 0
         clips.append(p)
     with Registry(tmp_path / "r.sqlite") as reg:
         reg.add(H.hash_file(clips[0]), name="v0", produce_id="V0")
