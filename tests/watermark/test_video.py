@@ -338,3 +338,18 @@ def test_p_values_of_unmarked_clips_are_not_small(tmp_path: Path) -> None:
         det = ALGORITHM.detect_file(clip)
         assert not det.present, det
         assert abs(det.details["pilot_z"]) < 4.5, det.details
+
+
+def test_embed_reads_its_own_output_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoded output must carry the payload; a mark too weak to survive its own encode
+    is retried 3 dB stronger, then refused (no file written), never shipped silently."""
+    import synthlabel.watermark.video as vid
+
+    src = make_clip(tmp_path / "small.mp4", size="320x240", seconds=3.0)
+    stats = ALGORITHM.embed_file(src, tmp_path / "ok.mp4", PAYLOAD)
+    assert stats["strength_used"] in (1.0, 1.41) and stats["self_check_p"] <= 1e-6
+    monkeypatch.setattr(vid, "SELF_CHECK_GAINS", (1e-3, 2e-3))  # far too weak to survive
+    with pytest.raises(WatermarkCapacityError, match="too small or too short"):
+        ALGORITHM.embed_file(src, tmp_path / "weak.mp4", PAYLOAD)
+    assert not (tmp_path / "weak.mp4").exists()
+    assert not list(tmp_path.glob(".weak.mp4.*"))  # no temp file left behind
