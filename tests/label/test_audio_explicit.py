@@ -8,7 +8,6 @@ which is itself under test.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import re
@@ -33,6 +32,7 @@ from synthlabel.label.audio import (
     rhythm_samples,
     synthesize_voice,
 )
+from tests.fixtures.video import ffprobe_json
 
 _CI = bool(os.environ.get("CI"))
 pytestmark = pytest.mark.skipif(
@@ -59,21 +59,7 @@ def ffmpeg(*args: str) -> bytes:
 
 
 def probe(path: Path) -> dict:  # type: ignore[type-arg]
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return json.loads(out)  # type: ignore[no-any-return]
+    return ffprobe_json(path)
 
 
 def audio_stream(doc: dict) -> dict:  # type: ignore[type-arg]

@@ -7,7 +7,6 @@ is compared with the source; stream properties are read back with ffprobe.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -27,6 +26,7 @@ from synthlabel.label.video import (
     render_video_caption,
 )
 from synthlabel.label.visible import required_text_px
+from tests.fixtures.video import ffprobe_json
 
 _CI = bool(os.environ.get("CI"))
 pytestmark = pytest.mark.skipif(
@@ -48,21 +48,7 @@ def ffmpeg(*args: str) -> bytes:
 
 
 def probe(path: Path) -> dict:  # type: ignore[type-arg]
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return json.loads(out)  # type: ignore[no-any-return]
+    return ffprobe_json(path)
 
 
 def stream(doc: dict, kind: str) -> dict:  # type: ignore[type-arg]

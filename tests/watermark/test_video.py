@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.fixtures.video import ffprobe_json
 
 from synthlabel.watermark import payload as pl
 from synthlabel.watermark.base import (
@@ -46,21 +47,7 @@ def ffmpeg(*args: str) -> None:
 
 
 def probe(path: Path) -> dict:  # type: ignore[type-arg]
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return json.loads(out)  # type: ignore[no-any-return]
+    return ffprobe_json(path)
 
 
 def audio_md5(path: Path) -> list[str]:
