@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from synthlabel.detect.base import Asset
 from synthlabel.errors import SynthlabelError
+from synthlabel.label.audio import slss_split
 
 RATE = 16000
 WINDOW_S = 12.0
@@ -140,17 +141,10 @@ def _match(beeps: list[tuple[float, float]]) -> tuple[int, float, float] | None:
     for i in range(len(beeps) - 3):
         group = beeps[i : i + 4]
         d = np.array([b[1] for b in group])
-        lo, hi = float(d.min()), float(d.max())
-        for _ in range(10):
-            thr = (lo + hi) / 2
-            s, lg = d[d <= thr], d[d > thr]
-            if not s.size or not lg.size:
-                break
-            lo, hi = float(s.mean()), float(lg.mean())
-        labels = "".join("L" if v > (lo + hi) / 2 else "S" for v in d)
-        if labels != "SLSS" or hi / max(lo, 1e-6) < 2.0:
+        split = slss_split(d)
+        if split is None:
             continue
-        u = lo
+        u = split[0]
         gaps = [group[k + 1][0] - (group[k][0] + group[k][1]) for k in range(3)]
         if not all(0.3 * u <= g <= 4.0 * u for g in gaps):
             continue

@@ -987,6 +987,24 @@ def _tonal_segments(
     return segs
 
 
+def slss_split(durations: Sequence[float] | npt.NDArray[np.float64]) -> tuple[float, float] | None:
+    """(short, long) beep length when four durations read short-long-short-short (the Morse
+    "AI" rhythm prompt) with long at least twice short; None otherwise. A 2-means split, so
+    the unit is learnt from the beeps themselves."""
+    d = np.asarray(durations, dtype=np.float64)
+    lo, hi = float(d.min()), float(d.max())
+    for _ in range(10):
+        thr = (lo + hi) / 2
+        short, long_ = d[d <= thr], d[d > thr]
+        if not long_.size or not short.size:
+            break
+        lo, hi = float(short.mean()), float(long_.mean())
+    labels = "".join("L" if v > (lo + hi) / 2 else "S" for v in d)
+    if labels != "SLSS" or hi / max(lo, 1e-6) < 2.0:
+        return None
+    return lo, hi
+
+
 def _match_pattern(
     segs: Sequence[tuple[float, float, float]],
 ) -> tuple[tuple[tuple[float, float], ...], float, float] | None:
@@ -996,19 +1014,10 @@ def _match_pattern(
         f0 = group[0][2]
         if any(abs(s[2] - f0) > max(15.0, 0.05 * f0) for s in group):
             continue
-        d = np.array([s[1] for s in group])
-        # 2-means split of the four durations
-        lo, hi = float(d.min()), float(d.max())
-        for _ in range(10):
-            thr = (lo + hi) / 2
-            short, long_ = d[d <= thr], d[d > thr]
-            if not long_.size or not short.size:
-                break
-            lo, hi = float(short.mean()), float(long_.mean())
-        labels = "".join("L" if v > (lo + hi) / 2 else "S" for v in d)
-        if labels != "SLSS" or hi / max(lo, 1e-6) < 2.0:
+        split = slss_split([s[1] for s in group])
+        if split is None:
             continue
-        u = lo
+        u = split[0]
         gaps = [group[k + 1][0] - (group[k][0] + group[k][1]) for k in range(3)]
         if not (0.3 * u <= gaps[0] <= 2.0 * u and 0.3 * u <= gaps[2] <= 2.0 * u):
             continue
