@@ -74,3 +74,35 @@ def test_c2pa_from_the_cli_path(tmp_path: Path) -> None:
     assert rep.c2pa is not None and rep.c2pa.present and rep.c2pa.ai_claim
     assert rep.c2pa.validation_state == "Trusted", rep.c2pa
     assert rep.compliance is Compliance.COMPLIANT  # the AIGC record survived C2PA signing
+
+
+def test_propagate_keeps_the_producer_and_adds_the_platform(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = KeyStore(home)
+    store.generate(name="producer")
+    store.generate(name="platform")
+    src = tmp_path / "in.jpg"
+    src.write_bytes(fx.jpeg())
+    produced = synthlabel.label(
+        src, tmp_path / "gen.jpg", producer=PRODUCER, sign="producer", key_home=home
+    )
+    platform = "001191440300MA0000001L20000"
+    res = synthlabel.propagate(
+        tmp_path / "gen.jpg", tmp_path / "pub.jpg", platform=platform, sign="platform",
+        key_home=home, allow_name=True,
+    )  # fmt: skip
+    assert res.status == "propagated" and res.record is not None
+    assert res.record.content_propagator == platform and res.record.propagate_id
+    assert produced.record is not None
+    assert res.record.produce_id == produced.record.produce_id  # the producer's fields kept
+    rep = synthlabel.inspect(tmp_path / "pub.jpg", key_home=home)
+    assert rep.records[0].producer_signature is not None
+    assert rep.records[0].producer_signature.status is SignatureStatus.VALID
+    assert rep.records[0].propagator_signature is not None
+    assert rep.records[0].propagator_signature.status is SignatureStatus.VALID
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(fx.png())
+    res = synthlabel.propagate(plain, tmp_path / "p.png", platform=platform, allow_name=True)
+    assert res.status == "no-trace" and not (tmp_path / "p.png").exists()
+    with pytest.raises(synthlabel.SynthlabelError, match=r"missing\.jpg"):
+        synthlabel.propagate(tmp_path / "missing.jpg", platform=platform, allow_name=True)

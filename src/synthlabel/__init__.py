@@ -45,6 +45,7 @@ from synthlabel.model.results import (
 
 if TYPE_CHECKING:
     from synthlabel.pipeline.labeling import LabelOptions
+    from synthlabel.pipeline.propagating import PropagateResult
 
 __version__ = "0.1.0"
 
@@ -75,6 +76,7 @@ __all__ = [
     "label",
     "label_bytes",
     "parse_record",
+    "propagate",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -156,6 +158,50 @@ def label(
     result = label_file(Path(src), Path(dest) if dest is not None else Path(src), opts)
     if result.error:
         raise SynthlabelError(result.error)
+    return result
+
+
+def propagate(
+    src: PathLike,
+    dest: PathLike | None = None,
+    *,
+    platform: str,
+    propagate_id: str | None = None,
+    sign: str | None = None,
+    key_home: PathLike | None = None,
+    declared: bool = False,
+    force_label: str | None = None,
+    replace_invalid: bool = False,
+    notice: bool = False,
+    policy: PathLike | None = None,
+    allow_name: bool = False,
+) -> PropagateResult:
+    """Publish ``src`` as platform ``platform`` into ``dest`` (``None``: replace ``src``).
+
+    Completes the file's AIGC record with ContentPropagator/PropagateID (signed into
+    ReservedCode2 with ``sign``), keeping the producer's fields and signature valid, or writes
+    a record with Label 1/2/3 from the verdict when there is none (docs/propagation.md).
+    ``result.status`` says what happened: propagated, labelled, replaced, no-trace (nothing
+    written) or refused (an invalid record, nothing written). Raises
+    :class:`SynthlabelError` (naming the file) when the file could not be processed.
+    """
+    from synthlabel.pipeline.propagating import FAILED, PropagateOptions, propagate_file
+
+    options = PropagateOptions(
+        platform=platform,
+        propagate_id=propagate_id,
+        allow_name=allow_name,
+        sign_key=sign,
+        key_home=str(key_home) if key_home else None,
+        declared=declared,
+        force_label=force_label,
+        replace_invalid=replace_invalid,
+        notice=notice,
+        policy=str(policy) if policy is not None else None,
+    )
+    result = propagate_file(Path(src), Path(dest) if dest is not None else Path(src), options)
+    if result.status == FAILED:
+        raise SynthlabelError(result.error or f"{src}: propagation failed")
     return result
 
 
