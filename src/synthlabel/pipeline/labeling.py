@@ -28,7 +28,7 @@ from synthlabel.pipeline.io import (
     atomic_write_stream,
     read_file,
 )
-from synthlabel.pipeline.parallel import run_jobs
+from synthlabel.pipeline.parallel import run_file_jobs
 
 if TYPE_CHECKING:
     from synthlabel.label.c2pa import C2paCredentials
@@ -341,10 +341,6 @@ def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResul
     return result
 
 
-def _label_job(job: tuple[str, str], options: LabelOptions) -> LabelResult:
-    return label_file(Path(job[0]), Path(job[1]), options)
-
-
 def label_many(
     jobs: Iterable[tuple[Path, Path]],
     options: LabelOptions,
@@ -353,9 +349,9 @@ def label_many(
     on_result: Callable[[LabelResult], None] | None = None,
 ) -> list[LabelResult]:
     """Label many files, in parallel processes when there are enough of them."""
-    items = [(str(s), str(d)) for s, d in jobs]
+    items = list(jobs)
     if options.produce_id and len(items) > 1:
         raise RecordError(
             "--produce-id can only be given for a single file (ProduceID must be unique)"
         )
-    return run_jobs(_label_job, items, options, workers=workers, on_result=on_result)
+    return run_file_jobs(label_file, items, options, workers=workers, on_result=on_result)

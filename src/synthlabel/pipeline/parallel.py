@@ -7,8 +7,9 @@ item; results come back in input order and are reported as they arrive.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -59,3 +60,22 @@ def run_jobs(
             if on_result:
                 on_result(r)
     return out
+
+
+def _file_job(job: tuple[str, str], packed: tuple[Callable[[Any, Any, Any], Any], Any]) -> Any:
+    func, options = packed
+    return func(Path(job[0]), Path(job[1]), options)
+
+
+def run_file_jobs(
+    func: Callable[[Path, Path, S], R],
+    jobs: Iterable[tuple[Path, Path]],
+    options: S,
+    *,
+    workers: int | None = None,
+    on_result: Callable[[R], None] | None = None,
+) -> list[R]:
+    """``func(src, dest, options)`` for every (src, dest) pair, through :func:`run_jobs`
+    (``func`` must be a module-level function: workers receive it by reference)."""
+    items = [(str(s), str(d)) for s, d in jobs]
+    return run_jobs(_file_job, items, (func, options), workers=workers, on_result=on_result)

@@ -43,7 +43,7 @@ from synthlabel.model.results import (
 from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
 from synthlabel.pipeline.io import STREAM_THRESHOLD, atomic_write, atomic_write_stream, read_file
 from synthlabel.pipeline.labeling import _load_creds, load_signer
-from synthlabel.pipeline.parallel import run_jobs
+from synthlabel.pipeline.parallel import run_file_jobs
 
 #: Per-file outcomes.
 PROPAGATED = "propagated"  # an existing record completed with the platform's fields
@@ -560,10 +560,6 @@ def _try_streaming(
 
 
 # ------------------------------------------------------------------------------ many files
-def _job(job: tuple[str, str], options: PropagateOptions) -> PropagateResult:
-    return propagate_file(Path(job[0]), Path(job[1]), options)
-
-
 def propagate_many(
     jobs: Iterable[tuple[Path, Path]],
     options: PropagateOptions,
@@ -572,9 +568,9 @@ def propagate_many(
     on_result: Callable[[PropagateResult], None] | None = None,
 ) -> list[PropagateResult]:
     """Propagate many files, in parallel processes when there are enough of them."""
-    items = [(str(s), str(d)) for s, d in jobs]
+    items = list(jobs)
     if options.propagate_id and len(items) > 1:
         raise RecordError(
             "--propagate-id can only be given for a single file (PropagateID must be unique)"
         )
-    return run_jobs(_job, items, options, workers=workers, on_result=on_result)
+    return run_file_jobs(propagate_file, items, options, workers=workers, on_result=on_result)
