@@ -187,3 +187,9 @@ class StreamingHandler(Protocol):
     def write_label_stream(self, src: Path, dst: BinaryIO, label: LabelWrite) -> None: ...
 
     def content_digest_path(self, path: Path) -> ContentDigest: ...
+
+
+@runtime_checkable
+class StreamingFormat(FormatHandler, StreamingHandler, Protocol):
+    """A format plug-in with the streaming capability (what the pipeline's large-file paths
+    work with)."""

@@ -15,6 +15,7 @@ from synthlabel.formats.base import (
     ContainerMetadata,
     FormatHandler,
     LabelWrite,
+    StreamingFormat,
     StreamingHandler,
 )
 from synthlabel.inspect.reader import inspect_bytes, mime_type
@@ -286,6 +287,24 @@ def label_file(src: Path, dest: Path, options: LabelOptions) -> LabelResult:
         )
 
 
+def large_streaming_handler(src: Path) -> tuple[StreamingFormat, int] | None:
+    """(plug-in, size) when ``src`` is over STREAM_THRESHOLD and its plug-in can rewrite
+    metadata without loading the file; None otherwise (unreadable files included: the
+    in-memory path reports those)."""
+    try:
+        size = src.stat().st_size
+        if size <= STREAM_THRESHOLD:
+            return None
+        with open(src, "rb") as fh:
+            head = fh.read(registry.max_sniff_bytes())
+    except OSError:
+        return None
+    handler = registry.sniff(head, name=str(src))
+    if not isinstance(handler, StreamingHandler):
+        return None
+    return handler, size
+
+
 def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResult | None:
     """Metadata-only labelling of a large file without loading it (None: not applicable).
 
@@ -294,17 +313,10 @@ def _label_streaming(src: Path, dest: Path, options: LabelOptions) -> LabelResul
     """
     if options.visible or options.c2pa or options.watermark:
         return None
-    try:
-        size = src.stat().st_size
-        if size <= STREAM_THRESHOLD:
-            return None
-        with open(src, "rb") as fh:
-            head = fh.read(registry.max_sniff_bytes())
-    except OSError:
-        return None  # the in-memory path reports the problem
-    handler = registry.sniff(head, name=str(src))
-    if not isinstance(handler, StreamingHandler):
+    found = large_streaming_handler(src)
+    if found is None:
         return None
+    handler, size = found
     result = LabelResult(path=str(src), format=handler.id, bytes_in=size)
     meta = handler.read_path(src)
     record = _new_record(meta, options, result)

@@ -26,7 +26,7 @@ from typing import Any
 
 from synthlabel.errors import RecordError, SynthlabelError, UnsupportedFormat
 from synthlabel.formats import registry
-from synthlabel.formats.base import ContentDigest, FormatHandler, LabelWrite, StreamingHandler
+from synthlabel.formats.base import ContentDigest, FormatHandler, LabelWrite
 from synthlabel.inspect.reader import inspect_bytes, inspect_path, mime_type
 from synthlabel.label import implicit
 from synthlabel.model.aigc import AIGCRecord
@@ -41,8 +41,8 @@ from synthlabel.model.results import (
     SignatureStatus,
 )
 from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
-from synthlabel.pipeline.io import STREAM_THRESHOLD, atomic_write, atomic_write_stream, read_file
-from synthlabel.pipeline.labeling import _load_creds, load_signer
+from synthlabel.pipeline.io import atomic_write, atomic_write_stream, read_file
+from synthlabel.pipeline.labeling import _load_creds, large_streaming_handler, load_signer
 from synthlabel.pipeline.parallel import run_file_jobs
 
 #: Per-file outcomes.
@@ -520,17 +520,10 @@ def _try_streaming(
     """Metadata-only propagation of a large file without loading it (False: not applicable)."""
     if options.notice or options.c2pa:
         return False
-    try:
-        size = src.stat().st_size
-        if size <= STREAM_THRESHOLD:
-            return False
-        with open(src, "rb") as fh:
-            head = fh.read(registry.max_sniff_bytes())
-    except OSError:
+    found = large_streaming_handler(src)
+    if found is None:
         return False
-    handler = registry.sniff(head, name=str(src))
-    if not isinstance(handler, StreamingHandler):
-        return False
+    handler = found[0]
     digest: ContentDigest | None = None
     if options.sign_key:
         digest = handler.content_digest_path(src)
