@@ -23,6 +23,7 @@ why. Policies are versioned: a stored decision says which policy and version pro
 from __future__ import annotations
 
 import fnmatch
+import functools
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -188,9 +189,21 @@ def load_policy(ref: str | Path | None = None) -> Policy:
         return builtin_policy(ref or "default")
     path = Path(ref)
     try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (-1, -1)  # reported by the read below
+    return _policy_file(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _policy_file(ref: str, stamp: tuple[int, int]) -> Policy:
+    """A policy file, parsed once per modification (inspection calls this for every file)."""
+    path = Path(ref)
+    try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        if isinstance(ref, str) and "/" not in ref and not ref.endswith(".toml"):
+        if "/" not in ref and not ref.endswith(".toml"):
             raise PolicyError(
                 f"no built-in policy {ref!r} (built in: {', '.join(BUILTIN_POLICIES)}; or a path)"
             ) from None
