@@ -17,6 +17,7 @@ RANK = {
     "watermark": 3,
     "detect": 4,
     "pipeline": 5,
+    "batch": 5.5,  # batch scanning: over the pipeline, under the CLI and the service
     "cli": 6,
     "service": 6,
     "demo": 7,
