@@ -16,6 +16,7 @@ the Stable Diffusion dwtDct watermark) decode the image and run only when the ca
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 import struct
@@ -803,13 +804,17 @@ def _json_hit(rule: Rule, value: str, cache: dict[str, Any]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=512)
+def _keys_re(keys: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
+    """A rule's fnmatch key patterns as one compiled regex (one C-speed match per field)."""
+    flags = re.IGNORECASE if ignore_case else 0
+    return re.compile("|".join(f"(?:{fnmatch.translate(k)})" for k in keys), flags)
+
+
 def _key_ok(rule: Rule, key: str) -> bool:
     if rule.keys == ("*",):
         return True
-    if rule.keys_ignore_case:
-        key = key.lower()
-        return any(fnmatch.fnmatchcase(key, k.lower()) for k in rule.keys)
-    return any(fnmatch.fnmatchcase(key, k) for k in rule.keys)
+    return _keys_re(rule.keys, rule.keys_ignore_case).match(key) is not None
 
 
 def match_field(rule: Rule, f: TextField, cache: dict[str, Any]) -> bool:

@@ -593,12 +593,20 @@ def _pdf_strings(raw: bytes) -> list[str]:
 
 
 def _pdf_text(data: bytes, path: Path | None) -> list[tuple[str, str]]:
+    """The first and last page's ``/ActualText`` and shown text, decoded in process
+    (``_pdftext``); ``pdftotext`` only for a page whose fonts that cannot decode, or a file
+    pikepdf cannot open."""
     out: list[tuple[str, str]] = []
+    layer: list[str] = []
+    complete = False
     try:
         import pikepdf
 
+        from synthlabel.detect import _pdftext
+
         with pikepdf.open(io.BytesIO(data)) as pdf:
             n = len(pdf.pages)
+            complete = True
             for idx in sorted({0, n - 1}) if n else ():
                 page = pdf.pages[idx]
                 contents = page.obj.get("/Contents")
@@ -613,29 +621,43 @@ def _pdf_text(data: bytes, path: Path | None) -> list[tuple[str, str]]:
                         continue
                 for t in _pdf_strings(raw):
                     out.append((f"page {idx + 1} (ActualText)", t))
+                text, ok = _pdftext.page_text(page)
+                layer.append(text)
+                complete = complete and ok
     except Exception:
-        pass
-    tool = shutil.which("pdftotext")
-    if tool:
-        with tempfile.TemporaryDirectory(prefix="synthlabel-pdf-") as tmp:
-            src = path if path is not None else Path(tmp) / "in.pdf"
-            if path is None:
-                src.write_bytes(data)
-            try:
-                proc = subprocess.run(
-                    [tool, "-q", "-enc", "UTF-8", str(src), "-"],
-                    capture_output=True,
-                    timeout=15,
-                    check=False,
-                    stdin=subprocess.DEVNULL,
-                )
-                if proc.returncode == 0:
-                    out.append(
-                        ("text layer", proc.stdout[:MAX_TEXT_BYTES].decode("utf-8", "replace"))
-                    )
-            except (subprocess.TimeoutExpired, OSError):
-                pass
+        complete = False
+    if complete:
+        text = "\n".join(t for t in layer if t.strip())
+        if text:
+            out.append(("text layer", text[:MAX_TEXT_BYTES]))
+        return out
+    text_layer = _pdftotext(data, path)
+    if text_layer is not None:
+        out.append(("text layer", text_layer))
     return out
+
+
+def _pdftotext(data: bytes, path: Path | None) -> str | None:
+    tool = shutil.which("pdftotext")
+    if not tool:
+        return None
+    with tempfile.TemporaryDirectory(prefix="synthlabel-pdf-") as tmp:
+        src = path if path is not None else Path(tmp) / "in.pdf"
+        if path is None:
+            src.write_bytes(data)
+        try:
+            proc = subprocess.run(
+                [tool, "-q", "-enc", "UTF-8", str(src), "-"],
+                capture_output=True,
+                timeout=15,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout[:MAX_TEXT_BYTES].decode("utf-8", "replace")
 
 
 def _texts(asset: Asset) -> list[tuple[str, str]]:

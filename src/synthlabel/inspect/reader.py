@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 #: The fallback byte scan looks at most at this many bytes from each end of the file.
 SCAN_WINDOW = 4 * 1024 * 1024
-_SCAN_RE = re.compile(rb"AIGC[\"']?\s*[:=]?\s*[\"']?\s*\{|tc260\.org\.cn/ns/AIGC")
+_SCAN_AT_RE = re.compile(rb"AIGC[\"']?\s*[:=]?\s*[\"']?\s*\{")
+_SCAN_URL_PREFIX = b"tc260.org.cn/ns/"
 
 
 def _carrier_values(c: Carrier, report: InspectionReport) -> list[tuple[str, str]]:
@@ -75,11 +76,23 @@ def _windows(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def _scan(windows: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
-    """Fallback: find AIGC JSON anywhere in the given windows of the file."""
+    """Fallback: find AIGC JSON anywhere in the given windows of the file.
+
+    Both patterns contain ``AIGC``: a C-speed ``find`` for it, then the anchored regex at
+    each hit, keeps files without the word (nearly all of them) at memchr speed."""
     hits: list[tuple[int, str]] = []
     for base, chunk in windows:
-        for m in _SCAN_RE.finditer(chunk):
-            brace = chunk.find(b"{", m.start())
+        pos = chunk.find(b"AIGC")
+        while pos >= 0:
+            start = pos
+            if _SCAN_AT_RE.match(chunk, pos) is None:
+                lead = len(_SCAN_URL_PREFIX)
+                if chunk[max(0, pos - lead) : pos] != _SCAN_URL_PREFIX:
+                    pos = chunk.find(b"AIGC", pos + 4)
+                    continue
+                start = pos - lead
+            brace = chunk.find(b"{", start)
+            pos = chunk.find(b"AIGC", pos + 4)
             if brace < 0:
                 continue
             text = chunk[brace : brace + 65536].decode("latin-1")

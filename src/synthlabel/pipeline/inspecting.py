@@ -179,4 +179,5 @@ def inspect_many(
         workers=workers,
         on_result=on_result,
         min_parallel=16,
+        warm_key=lambda p: Path(p).suffix.lower(),
     )
