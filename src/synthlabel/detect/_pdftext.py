@@ -211,9 +211,11 @@ class _Walker:
                             self.emit(" ")
                 elif isinstance(arg, pikepdf.String):
                     self.emit(current.decode(bytes(arg)))
-            elif op in _LINE_OPS or (op in ("Td", "TD") and len(operands) == 2 and operands[1]):
-                self.emit("\n")
-            elif op == "Tm":
+            elif (
+                op in _LINE_OPS
+                or (op in ("Td", "TD") and len(operands) == 2 and operands[1])
+                or op == "Tm"
+            ):
                 self.emit("\n")
             elif op == "Do" and operands and depth < MAX_DEPTH:
                 self._form(resources, operands[0], depth)

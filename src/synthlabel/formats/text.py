@@ -20,9 +20,9 @@ See ``docs/formats-text-documents.md``.
 from __future__ import annotations
 
 import codecs
-import re
 import hashlib
 import json
+import re
 
 from synthlabel.errors import MalformedInput, RecordError, UnsupportedFormat
 from synthlabel.formats import _limits
@@ -44,7 +44,9 @@ MAX_LABEL_LINE = 64 * 1024
 # C0 controls that never occur in text files (NUL, and the rest except TAB, LF, VT, FF, CR, ESC).
 _BINARY_BYTES = frozenset(range(0x00, 0x09)) | frozenset(range(0x0E, 0x1B)) | {0x1C, 0x1D, 0x1E}
 # The same set as one regex character class: a C-speed search instead of a Python loop per byte.
-_BINARY_RE = re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(_BINARY_BYTES)) + b"]")
+_BINARY_RE = re.compile(
+    b"[" + b"".join(re.escape(bytes([c])) for c in sorted(_BINARY_BYTES)) + b"]"
+)
 
 
 def strip_bom(data: bytes) -> tuple[bytes, int]:

@@ -76,12 +76,12 @@ def run_jobs(
     rest = [i for i in range(len(items)) if i not in warmed]
     chunksize = max(1, min(64, len(rest) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(fn, shared)) as pool:
-        for i, r in zip(rest, pool.map(_call, (items[i] for i in rest), chunksize=chunksize)):
+        done = pool.map(_call, (items[i] for i in rest), chunksize=chunksize)
+        for i, r in zip(rest, done, strict=True):
             results[i] = r
             if on_result:
                 on_result(r)
     return [results[i] for i in range(len(items))]
-
 
 
 def _file_job(job: tuple[str, str], packed: tuple[Callable[[Any, Any, Any], Any], Any]) -> Any:
