@@ -113,14 +113,16 @@ class RayExecutor:
         data = self.ray.data
         size = self._pool_size()
         for window in chunks(paths, self.window):
-            blocks = max(1, min(len(window) // self.batch_size, size * 8, 1000))
+            # Small inputs still spread over the pool: batches shrink so every actor gets one.
+            per = max(1, min(self.batch_size, -(-len(window) // size)))
+            blocks = max(1, min(-(-len(window) // per), 1000))
             ds = data.from_items([{"path": p} for p in window], override_num_blocks=blocks)
             ds = ds.map_batches(
                 ScanUDF,
                 fn_constructor_kwargs={"config": config},
-                batch_size=self.batch_size,
+                batch_size=per,
                 batch_format="pyarrow",
-                compute=data.ActorPoolStrategy(size=size),
+                compute=data.ActorPoolStrategy(size=min(size, blocks)),
                 num_cpus=1,
             )
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):

@@ -66,12 +66,14 @@ def run_scan(
     *,
     output: str = "",
     on_row: Callable[[Mapping[str, Any]], None] | None = None,
+    on_skip: Callable[[], None] | None = None,
     write_every: int = 64,
 ) -> ScanSummary:
     """Scan every path not already in ``sink.done()`` and send the rows to ``sink``.
 
-    The sink is closed (its output made final) when every path is done; on an exception or
-    Ctrl-C it is aborted instead (finished rows kept for ``--resume``) and the error raised.
+    ``on_row`` is called with every row as it arrives, ``on_skip`` for every path skipped as
+    done. The sink is closed (its output made final) when every path is done; on an exception
+    or Ctrl-C it is aborted instead (finished rows kept for ``--resume``) and the error raised.
     """
     summary = ScanSummary(engine=executor.name, output=output)
     done = sink.done()
@@ -80,6 +82,8 @@ def run_scan(
         for p in paths:
             if p in done:
                 summary.skipped += 1
+                if on_skip is not None:
+                    on_skip()
             else:
                 yield p
 

@@ -50,6 +50,7 @@ from synthlabel.cli._common import (
 )
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
+from synthlabel.cli.scan_cmd import scan as scan_command
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
 from synthlabel.model.results import (
@@ -295,6 +296,7 @@ def label(
 
 
 app.command("propagate")(propagate_command)
+app.command("scan")(scan_command)
 
 
 def _wm_flag(info: dict[str, Any] | None) -> str:
