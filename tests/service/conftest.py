@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -113,3 +114,53 @@ def _drop_leftover_schemas() -> Iterator[None]:
             ).fetchall()
             for (name,) in rows:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """An app on a fresh database, an admin key and helpers to add users."""
+
+    client: Any
+    app: Any
+    settings: Any
+    admin_key: str
+
+    def session(self) -> Any:
+        return self.app.state.synthlabel.sessions()
+
+    def add_user(self, name: str, role: str, password: str | None = None) -> str:
+        """Create a user; their new API key."""
+        from synthlabel.service.auth import create_user, issue_key
+
+        with self.session() as s:
+            s.info["actor"] = "test"
+            user = create_user(s, name, role, password=password)
+            key, _ = issue_key(s, user)
+            s.commit()
+        return key
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+
+def make_service(db_url: str, **overrides: Any) -> Iterator[Service]:
+    from fastapi.testclient import TestClient
+
+    from synthlabel.service.app import create_app
+    from synthlabel.service.settings import Settings
+
+    settings = Settings.load(env={}, database_url=db_url, secret_key="test-secret-key", **overrides)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        svc = Service(client, app, settings, "")
+        svc.admin_key = svc.add_user("root", "admin", password="root-password")
+        yield svc
+    app.state.synthlabel.engine.dispose()
+
+
+@pytest.fixture
+def service(db_url: str) -> Iterator[Service]:
+    yield from make_service(db_url)

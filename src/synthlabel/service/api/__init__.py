@@ -1,0 +1,1 @@
+"""HTTP routers of the service (``/api/v1``); each module adds one router."""
