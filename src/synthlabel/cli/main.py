@@ -51,6 +51,7 @@ from synthlabel.cli._common import (
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.cli.scan_cmd import scan as scan_command
+from synthlabel.cli.serve_cmd import audit_app, db_app, serve, users_app
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
 from synthlabel.model.results import (
@@ -78,6 +79,11 @@ trust_app = typer.Typer(
 keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
+# The supervision service (needs [service]; cli/serve_cmd.py imports it lazily).
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 _emit_json = emit_json
 _progress = progress
