@@ -146,16 +146,18 @@ class FileSink:
     # -- writing ------------------------------------------------------------------------
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._buffer.extend(rows)
-        if len(self._buffer) >= self.shard_rows or (
-            self._buffer and time.monotonic() - self._last_flush >= self.shard_seconds
-        ):
+        while len(self._buffer) >= self.shard_rows:
+            self._flush(self.shard_rows)
+        if self._buffer and time.monotonic() - self._last_flush >= self.shard_seconds:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, n: int | None = None) -> None:
+        """Write the first ``n`` buffered rows (default: all) as the next shard."""
         self._last_flush = time.monotonic()
         if not self._buffer:
             return
-        rows, self._buffer = self._buffer, []
+        n = len(self._buffer) if n is None else n
+        rows, self._buffer = self._buffer[:n], self._buffer[n:]
         name = f"part-{self._next:06d}{_SHARD_EXT[self.format]}"
         self._next += 1
         self._atomic(self.parts / name, lambda tmp: self._write_file(tmp, rows))
