@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@# torch 2.13.0 resolves to the CPU build shipped on these machines (never a CUDA build)
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'torch==2.13.0'
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,c2pa,watermark,text-watermark,ocr,service]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,c2pa,watermark,text-watermark,ocr,service,ray]'
 	@touch $@
 
 demo: install
