@@ -69,7 +69,18 @@ def _yuv(rgb: npt.NDArray[np.uint8], swap: bool) -> npt.NDArray[np.float64]:
 
 def _u(rgb: npt.NDArray[np.uint8], swap: bool) -> npt.NDArray[np.float32]:
     """Only the U plane of :func:`_yuv` (the one the encoder marks), in float32: the pixel
-    check runs on every inspected image, and the full float64 YUV was most of its cost."""
+    check runs on every inspected image. With OpenCV installed this is the encoder's own
+    conversion (``cvtColor``, SIMD on uint8: ~20x faster than the float arithmetic)."""
+    try:
+        import cv2
+    except ImportError:
+        pass
+    else:
+        # swap=False: the encoder got proper BGR, i.e. our RGB array through RGB2YUV.
+        code = cv2.COLOR_BGR2YUV if swap else cv2.COLOR_RGB2YUV
+        yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), code)
+        plane: npt.NDArray[np.float32] = yuv[..., 1].astype(np.float32)
+        return plane
     r = rgb[..., 2 if swap else 0].astype(np.float32)
     g = rgb[..., 1].astype(np.float32)
     b = rgb[..., 0 if swap else 2].astype(np.float32)
@@ -79,20 +90,26 @@ def _u(rgb: npt.NDArray[np.uint8], swap: bool) -> npt.NDArray[np.float32]:
     return out
 
 
-def channel_votes(
-    chan: npt.NDArray[np.float64], n: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per bit index (0..n-1): the sum of the hard bits of the blocks carrying it, and how
-    many blocks carry it."""
+def block_bits(chan: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """The hard bit of every 4x4 block of the channel's Haar LL band, in the encoder's
+    row-major block order (the same for every message length)."""
     h, w = (chan.shape[0] // 4) * 4, (chan.shape[1] // 4) * 4
     c = chan[:h, :w]
     ll = (c[0::2, 0::2] + c[0::2, 1::2] + c[1::2, 0::2] + c[1::2, 1::2]) / 2.0
     bh, bw = ll.shape[0] // BLOCK, ll.shape[1] // BLOCK
     tiles = ll[: bh * BLOCK, : bw * BLOCK].reshape(bh, BLOCK, bw, BLOCK).transpose(0, 2, 1, 3)
-    coef = tiles.reshape(bh * bw, BLOCK * BLOCK)  # row-major block order, as the encoder
+    coef = tiles.reshape(bh * bw, BLOCK * BLOCK)
     pos = np.argmax(np.abs(coef[:, 1:]), axis=1) + 1
     val = np.abs(coef[np.arange(len(coef)), pos])
-    hard = (np.mod(val, SCALE) > 0.5 * SCALE).astype(np.float64)
+    hard: npt.NDArray[np.float64] = (np.mod(val, SCALE) > 0.5 * SCALE).astype(np.float64)
+    return hard
+
+
+def votes(
+    hard: npt.NDArray[np.float64], n: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per bit index (0..n-1): the sum of the hard bits of the blocks carrying it (block
+    ``k`` carries bit ``k mod n``), and how many blocks carry it."""
     idx = np.arange(len(hard)) % n
     sums = np.bincount(idx, weights=hard, minlength=n)[:n].astype(np.float64)
     counts = np.bincount(idx, minlength=n)[:n].astype(np.float64)
@@ -121,10 +138,10 @@ def detect(rgb: npt.NDArray[np.uint8]) -> SdMark | None:
     hypotheses = 2 * len(MESSAGES)
     best: SdMark | None = None
     for swap in (False, True):
-        u = _u(rgb, swap).astype(np.float64)
+        hard = block_bits(_u(rgb, swap))
         for name, msg in MESSAGES.items():
             n = len(msg)
-            sums, counts = channel_votes(u, n)
+            sums, counts = votes(hard, n)
             if counts.min() < 1:
                 continue
             per_bit = sums / counts

@@ -124,14 +124,7 @@ def detect_watermarks(
                 assert isinstance(algo, TextWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(text, key=text_key)))
         elif kind == "audio":
-            from synthlabel.label.audio import decode_samples, decode_samples_path
-
-            if data is None:
-                assert src_path is not None
-                x, rate = decode_samples_path(src_path, handler.id, max_seconds=max_seconds)
-            else:
-                x, rate = decode_samples(data, handler.id, max_seconds=max_seconds)
-            signal = AudioSignal(x, rate)
+            signal = _audio_signal(data, src_path, handler.id, algos, max_seconds)
             for algo in algos:
                 assert isinstance(algo, AudioWatermark)
                 found.append(_safe(algo, lambda a=algo: a.detect(signal)))
@@ -161,6 +154,42 @@ def detect_watermarks(
         )
         out.append(d)
     return out
+
+
+def _audio_signal(
+    data: bytes | None,
+    src_path: Path | None,
+    format_id: str,
+    algos: list[WatermarkAlgorithm],
+    max_seconds: float,
+) -> AudioSignal:
+    """The samples the audio detectors read. When every one of them declares the mono rate
+    it works at (``detect_sample_rate``, as sl-aud-1 does), one ffmpeg call decodes straight
+    to that; otherwise every channel at the source rate."""
+    from synthlabel.label import _ffmpeg as ff
+    from synthlabel.label.audio import decode_mono, decode_samples, decode_samples_path, wav_pcm
+
+    if format_id == "wav":
+        pcm = wav_pcm(data, max_seconds=max_seconds) if data is not None else None
+        if pcm is not None:
+            return AudioSignal(*pcm)
+    rates = {getattr(a, "detect_sample_rate", None) for a in algos}
+    if len(rates) == 1 and isinstance(rate := next(iter(rates)), int) and rate > 0:
+        if src_path is not None:
+            return AudioSignal(
+                decode_mono(src_path, format_id, rate, max_seconds=max_seconds), rate
+            )
+        assert data is not None
+        with ff.workdir() as work:
+            src = work / f"in.{format_id.lower()}"
+            src.write_bytes(data)
+            return AudioSignal(decode_mono(src, format_id, rate, max_seconds=max_seconds), rate)
+    if data is None:
+        assert src_path is not None
+        x, sr = decode_samples_path(src_path, format_id, max_seconds=max_seconds)
+    else:
+        x, sr = decode_samples(data, format_id, max_seconds=max_seconds)
+    return AudioSignal(x, sr)
 
 
 def _safe(algo: WatermarkAlgorithm, call: Any) -> Detection:

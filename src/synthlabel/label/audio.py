@@ -1159,6 +1159,89 @@ def decode_samples_path(
         return _decode_f32(src, demuxer, stream, info, max_seconds, work), stream.sample_rate
 
 
+def wav_pcm(
+    data: bytes, *, max_seconds: float | None = None
+) -> tuple[npt.NDArray[np.float32], int] | None:
+    """The samples (n, channels) of a WAV/RF64/BW64 file holding plain PCM (8/16/24/32-bit
+    integer or 32/64-bit float, also as WAVE_FORMAT_EXTENSIBLE), read in process with no
+    decoder; None for any other coding (the caller then asks ffmpeg)."""
+    import struct
+
+    from synthlabel.formats import wav as wav_format
+
+    try:
+        riff = wav_format.parse(data)
+    except SynthlabelError:
+        return None
+    fmt, body = riff.first(b"fmt "), riff.first(b"data")
+    if fmt is None or body is None or fmt.size < 16:
+        return None
+    raw = data[fmt.data_start : fmt.data_start + min(fmt.size, 64)]
+    tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", raw)
+    if tag == 0xFFFE and len(raw) >= 26:
+        tag = struct.unpack_from("<H", raw, 24)[0]  # the sub-format GUID's first two bytes
+    width = bits // 8
+    if channels <= 0 or rate <= 0 or bits % 8 or align != channels * width:
+        return None
+    start = body.data_start
+    end = min(body.data_end, len(data))
+    frames = max(0, end - start) // align
+    if max_seconds:
+        frames = min(frames, int(max_seconds * rate) + 1)
+    if frames == 0:
+        return None
+    buf = data[start : start + frames * align]
+    x: npt.NDArray[np.float32]
+    if tag == 1 and bits == 8:
+        x = (np.frombuffer(buf, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif tag == 1 and bits == 16:
+        x = np.frombuffer(buf, "<i2").astype(np.float32) / 32768.0
+    elif tag == 1 and bits == 24:
+        b3 = np.frombuffer(buf, np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b3[:, 0] | (b3[:, 1] << 8) | (b3[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float32) / float(1 << 23)
+    elif tag == 1 and bits == 32:
+        x = (np.frombuffer(buf, "<i4").astype(np.float64) / 2.0**31).astype(np.float32)
+    elif tag == 3 and bits in (32, 64):
+        x = np.frombuffer(buf, "<f4" if bits == 32 else "<f8").astype(np.float32)
+    else:
+        return None
+    return x.reshape(-1, channels), rate
+
+
+def decode_mono(
+    src: Path, format_id: str, rate: int, *, max_seconds: float | None = None
+) -> npt.NDArray[np.float32]:
+    """The first audio stream as mono float32 samples at ``rate`` Hz, in one ffmpeg call
+    (no probe): what a detector that works on a fixed-rate mono copy needs, without decoding
+    every channel at the source rate and resampling in Python."""
+    demuxer = ff.demuxer_for(format_id)
+    limit = ["-t", f"{max_seconds:.3f}"] if max_seconds else []
+    proc = ff.run_ffmpeg(
+        [
+            *ff.input_args(src, demuxer),
+            "-map",
+            "0:a:0",
+            *limit,
+            "-ac",
+            "1",
+            "-ar",
+            str(int(rate)),
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "pipe:1",
+        ],
+        timeout=ff.media_timeout(max_seconds, factor=2.0),
+        what=f"decoding the {format_id} audio",
+    )
+    x = np.frombuffer(proc.stdout, dtype="<f4")
+    if x.size == 0:
+        raise MalformedInput(f"the {format_id} data holds no audio samples")
+    return x.copy()
+
+
 def _decode_f32(
     src: Path,
     demuxer: str,

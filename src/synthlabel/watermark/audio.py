@@ -311,6 +311,8 @@ class SlAud1:
     name: str = "synthlabel audio tile-ratio watermark v1"
     media_kind: MediaKind = "audio"
     payload_bits: int = PAYLOAD_BITS
+    # detection reads a mono copy at this rate: inspect decodes straight to it
+    detect_sample_rate: int = WORK_RATE
 
     def embed(self, audio: AudioSignal, payload: bytes, *, strength: float = 1.0) -> AudioSignal:
         """Watermark ``audio`` with ``payload`` (32 bits, MSB first); same shape and rate."""

@@ -133,6 +133,10 @@ class ImageWatermark(WatermarkAlgorithm, Protocol):
 
 @runtime_checkable
 class AudioWatermark(WatermarkAlgorithm, Protocol):
+    """Optional attribute ``detect_sample_rate: int``: the algorithm's detector works on a
+    mono copy at that rate, so inspection may hand it samples decoded straight to it (one
+    ffmpeg call, no probe) instead of every channel at the source rate."""
+
     def embed(
         self, audio: AudioSignal, payload: bytes, *, strength: float = 1.0
     ) -> AudioSignal: ...
