@@ -12,6 +12,8 @@ PKI), WAV/MP3 of a few seconds, small MP4s, Markdown and PDF. Then, on the same 
 * (c) synthlabel inspect, metadata detectors (aigc, c2pa, iptc, traces, visible-text) at the
   default max_cost (the traces pixel checks decode images) and (c') at ``max_cost=cheap``;
 * (d) the full inspect without OCR (detectors + watermarks, default max_cost medium);
+* (e) decode only: every image's pixels (Pillow) and every audio/video stream (ffmpeg), no
+  analysis -- the floor under any check that looks at the content;
 
 each synthlabel mode with ``inspect_many`` on every core and on one core; median of the
 runs (wall clock, process start-up included for exiftool). Writes bench/results/inspect.md
@@ -246,6 +248,33 @@ def run_synthlabel(paths: list[Path], mode: str, workers: int) -> tuple[float, d
     return took, verdicts
 
 
+def decode_only(path: str, _shared: object) -> int:
+    """The floor under any content check: decode the file's pixels or samples and nothing
+    else (Pillow for images, ffmpeg for audio and video, bytes for the rest)."""
+    p = Path(path)
+    if p.suffix in (".jpg", ".png", ".webp"):
+        from PIL import Image
+
+        with Image.open(p) as im:
+            return int(np.asarray(im.convert("RGB")).size)
+    if p.suffix in (".wav", ".mp3", ".mp4"):
+        out = subprocess.run(
+            ["ffmpeg", "-v", "error", "-nostdin", "-i", str(p), "-f", "f32le", "-"],
+            capture_output=True,
+            check=False,
+        )
+        return len(out.stdout)
+    return len(p.read_bytes())
+
+
+def run_decode(paths: list[Path], workers: int) -> float:
+    from synthlabel.pipeline.parallel import run_jobs
+
+    t0 = time.perf_counter()
+    run_jobs(decode_only, [str(p) for p in paths], None, workers=workers, min_parallel=16)
+    return time.perf_counter() - t0
+
+
 def options(mode: str):  # type: ignore[no-untyped-def]
     from synthlabel.pipeline.inspecting import InspectOptions
 
@@ -293,6 +322,8 @@ def main() -> int:
         took, found = run_c2pa(paths)
         times.setdefault("c2pa-python", []).append(took)
         extra["c2pa_manifests_read"] = found
+        for w in (cores, 1):
+            times.setdefault(f"decode-only/{w}", []).append(run_decode(paths, w))
         for mode in ("meta", "meta-cheap", "full"):
             if mode == "full" and r >= args.full_runs:
                 continue
