@@ -276,3 +276,13 @@ def test_cli_usage_errors(corpus: Corpus, tmp_path: Path) -> None:
         assert res.exit_code == 2, (args, res.output)
         assert message in res.stderr, (args, res.stderr)
         assert "Traceback" not in res.output
+
+
+def test_docs_list_every_column_in_order() -> None:
+    from synthlabel.batch import COLUMNS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "scan.md").read_text()
+    section = doc.split("## Output schema", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = [(line.split("`")[1], line.split("|")[2].strip()) for line in table]
+    assert documented == [(name, kind) for name, kind, _ in COLUMNS]

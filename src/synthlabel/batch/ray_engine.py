@@ -70,7 +70,7 @@ class RayExecutor:
         address: str | None = None,
         concurrency: int | None = None,
         object_store_memory: int = DEFAULT_OBJECT_STORE,
-        batch_size: int = 8,
+        batch_size: int = 32,
         window: int = 50_000,
     ) -> None:
         self.ray = import_ray()

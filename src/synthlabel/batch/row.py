@@ -47,7 +47,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("reasons", "list<string>", "the policy rules that fired for the verdict"),
     ("detectors", "list<string>", "detector ids that ran on the file"),
     ("warnings", "list<string>", "notes, conformance problems and detector failures"),
-    ("policy", "string", "the verdict policy and its version, e.g. default/1"),
+    ("policy", "string", "the verdict policy and its version, e.g. synthlabel-default/1"),
     ("error", "string", "why the file could not be inspected (null: it was)"),
     ("elapsed_ms", "double", "time spent on this file in the worker, milliseconds"),
     ("synthlabel_version", "string", "the synthlabel version that produced the row"),
