@@ -6,7 +6,8 @@ Exit codes: 0 every file was inspected; 3 the scan finished but some files could
 or inspected (their rows carry the error); 2 usage error (bad option, unknown engine, missing
 extra); 1 the results could not be written; 130 interrupted (rerun with ``--resume``).
 
-Registered by ``cli/main.py`` as ``app.command("scan")(scan_command)``.
+``--database-url`` writes to the supervision service's database instead of a file
+(``cli/scan_db.py``). Registered by ``cli/main.py`` as ``app.command("scan")(scan_command)``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,14 @@ def scan(
     no_hash: Annotated[
         bool, typer.Option("--no-hash", help="Do not compute each file's SHA-256.")
     ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Write to the service database instead of --out (sqlite:///FILE, "
+            "postgresql://...; needs the [service] extra).",
+        ),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -152,8 +161,10 @@ def scan(
     items, lists, patterns = list(inputs or []), list(list_files or []), list(globs or [])
     if not items and not lists:
         fail("give files, directories, - (paths on stdin) or --list FILE")
-    if output == Path():
-        fail("--out is required: a .parquet or .jsonl file")
+    if output == Path() and not database_url:
+        fail("--out is required: a .parquet or .jsonl file (or --database-url)")
+    if output != Path() and database_url:
+        fail("give --out or --database-url, not both")
     if (items.count("-") + lists.count("-")) > 1:
         fail("stdin (-) can be read only once")
     for name in lists:
@@ -186,9 +197,14 @@ def scan(
         sha256=not no_hash,
     )
     try:
-        sink = FileSink(output, resume=resume)
+        sink: Any = (
+            _database_sink(database_url, items, lists, patterns, engine, resume)
+            if database_url
+            else FileSink(output, resume=resume)
+        )
     except SynthlabelError as exc:
         fail(str(exc))
+    where = f"the database (batch job {sink.job_id})" if database_url else str(output)
     executor = _executor(engine, workers, ray_address)
 
     total = count_paths(items, lists=lists, globs=patterns) if err.is_terminal else None
@@ -213,13 +229,14 @@ def scan(
         if bar is not None:
             bar.start()
         summary = run_scan(
-            paths, config, executor, sink, output=str(output), on_row=on_row, on_skip=on_skip
+            paths, config, executor, sink, output=where, on_row=on_row, on_skip=on_skip
         )
     except KeyboardInterrupt:
         if bar is not None:
             bar.stop()
+        kept = f"in {where}" if database_url else f"under {sink.parts}"
         err.print(
-            f"interrupted: finished rows are kept under {escape(str(sink.parts))}; "
+            f"interrupted: finished rows are kept {escape(kept)}; "
             "rerun the same command with --resume to continue"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -238,6 +255,27 @@ def scan(
     else:
         _print_summary(summary.to_dict())
     raise typer.Exit(EXIT_UNREADABLE if summary.errors else EXIT_OK)
+
+
+def _database_sink(
+    url: str, items: list[str], lists: list[str], globs: list[str], engine: str, resume: bool
+) -> Any:
+    """The service database as the sink (the [service] extra, imported only here)."""
+    import json
+
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        fail("--database-url needs the service's extra: pip install 'synthlabel[service]'")
+    from synthlabel.cli.scan_db import DatabaseSink
+    from synthlabel.service.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.load(database_url=url)
+    except SettingsError as exc:
+        fail(str(exc))
+    inputs = json.dumps({"inputs": items, "lists": lists, "globs": globs}, ensure_ascii=False)
+    return DatabaseSink(settings, inputs=inputs, engine=engine, resume=resume)
 
 
 def _executor(engine: str, workers: int, ray_address: str | None) -> Any:
