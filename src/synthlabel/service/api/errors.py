@@ -80,14 +80,15 @@ _TITLES = {
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries for these status codes."""
+    """OpenAPI ``responses=`` entries for these status codes (and 400: a body that cannot be
+    parsed at all)."""
     return {
         code: {
             "model": Problem,
             "description": _TITLES.get(code, "Error"),
             "content": {PROBLEM_TYPE: {}},
         }
-        for code in codes
+        for code in sorted({400, *codes})
     }
 
 
