@@ -286,3 +286,59 @@ def test_docs_list_every_column_in_order() -> None:
     table = [line for line in section.splitlines() if line.startswith("| `")]
     documented = [(line.split("`")[1], line.split("|")[2].strip()) for line in table]
     assert documented == [(name, kind) for name, kind, _ in COLUMNS]
+
+
+def test_ctrl_c_keeps_finished_rows_and_resume_completes(corpus: Corpus, tmp_path: Path) -> None:
+    """A real SIGINT to the real command: exit 130, no traceback, then --resume finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    many = tmp_path / "many"
+    many.mkdir()
+    images = [p for p in corpus.paths() if p.endswith((".jpg", ".png")) and "/bad/" not in p]
+    for i in range(400):
+        (many / f"{i:04d}{Path(images[i % len(images)]).suffix}").symlink_to(
+            images[i % len(images)]
+        )
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "synthlabel.cli.main", "scan", str(many), "-o", str(out)]
+    cmd += ["-j", "2", "--no-watermarks"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "r.jsonl.parts"
+    deadline = time.monotonic() + 60
+    while not parts.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the scan finished before the signal arrived")
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr
+    kept = FileSink(out, resume=True).done()
+    assert not out.exists()
+    res = subprocess.run(
+        [*cmd, "--resume", "--json"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["skipped"] == len(kept) and summary["files"] == 400 - len(kept)
+    rows = read_out(out)
+    assert sorted(r["path"] for r in rows) == sorted(str(p) for p in many.iterdir())
+    assert os.path.isdir(parts) is False
+
+
+def test_resume_onto_an_output_of_another_schema_is_a_clear_error(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    out = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"path": ["x"], "other": [1]}), out)
+    sink = FileSink(out, resume=True)
+    with pytest.raises(SynthlabelError, match="cannot write output"):
+        run_scan(corpus.paths()[:2], corpus.config(), LocalExecutor(1), sink)
+    assert pq.read_table(out).column_names == ["path", "other"]  # left as it was

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -50,6 +51,9 @@ _crash_on: str | None = None
 def _init_worker(config: ScanConfig, crash_on: str | None) -> None:
     global _config, _crash_on
     _config, _crash_on = config, crash_on
+    # Ctrl-C reaches the whole process group: the parent stops the scan (and keeps what is
+    # done); the workers finish their chunk quietly instead of each printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _scan_chunk(paths: list[str]) -> list[dict[str, Any]]:
@@ -107,9 +111,9 @@ class LocalExecutor:
         )
         return self._pool
 
-    def _drop_pool(self) -> None:
+    def _drop_pool(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def map(self, paths: Iterable[str], config: ScanConfig) -> Iterator[dict[str, Any]]:
@@ -147,9 +151,10 @@ class LocalExecutor:
                     self._drop_pool()
                     yield from self._isolate(suspects)
                     pool = self._new_pool(self.workers)
+        except BaseException:
+            self._drop_pool(wait=False)  # interrupted: do not wait for queued work
+            raise
         finally:
-            for fut in pending:
-                fut.cancel()
             self._drop_pool()
 
     def _isolate(self, suspects: list[str]) -> Iterator[dict[str, Any]]:

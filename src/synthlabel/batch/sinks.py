@@ -189,6 +189,10 @@ class FileSink:
             raise OutputError(
                 f"cannot write output: {exc.strerror or exc}", path=str(dest)
             ) from None
+        except (ValueError, TypeError, KeyError) as exc:  # pyarrow's: an old output's schema
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OutputError(f"cannot write output: {exc}", path=str(dest)) from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
