@@ -272,3 +272,12 @@ def test_pdq_alone_is_not_conclusive_when_local_features_disagree(tmp_path: Path
         reg.add(H.hash_image_array(a), name="real")
         ms = reg.match(H.hash_image_array(_jpeg(a)))
         assert ms[0].entry.name == "real" and ms[0].level == "exact"
+
+
+def test_registry_detector_is_registered() -> None:
+    # It was refused by the plug-in point (no ``codes``), so `inspect --hash-registry` and
+    # every registry lookup through the detectors silently found nothing.
+    from synthlabel.detect import registry
+
+    assert registry.get("registry").codes == ("registry.match.exact", "registry.match.near")
+    assert not [e for e in registry.load_errors() if "registry_match" in e]

@@ -63,6 +63,7 @@ class RegistryMatchDetector:
     name = "perceptual-hash registry of registered outputs"
     media_kinds = frozenset({"image", "audio", "video"})
     cost = "medium"
+    codes: tuple[str, ...] = ("registry.match.exact", "registry.match.near")
 
     def detect(self, asset: Asset, options: DetectOptions) -> list[Finding]:
         path = options.registry_path
