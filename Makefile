@@ -63,6 +63,8 @@ bench-detect: install
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_visible_detect.py
 	$(BIN)/python bench/bench_inspect.py
+	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_scan.py --mode default
 	bash bench/run_wmbench_image.sh
 	bash bench/run_wmbench_audio.sh
 
