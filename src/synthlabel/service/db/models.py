@@ -56,6 +56,7 @@ QUEUE_KINDS = ("review", "appeal", "complaint", "rumour")
 RULE_STATUSES = ("live", "draft", "background", "expired")
 REVIEW_JOB_STATUSES = ("pending", "claimed", "decided", "expired")
 DECISION_OUTCOMES = ("label", "add_notice", "take_down", "restore", "refute", "no_action")
+REVIEW_STATES = ("visible", "labelled", "noticed", "taken_down", "refuted")
 APPEAL_STATUSES = ("open", "in_review", "closed")
 APPEAL_OUTCOMES = ("upheld", "overturned")
 COMPLAINT_CATEGORIES = ("unlabelled_ai", "wrong_label", "rights", "rumour", "other")
@@ -286,6 +287,11 @@ class ContentRecord(Base):
     user_ref: Mapped[str | None] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = _created()
     retain_until: Mapped[datetime] = mapped_column(index=True)
+    # Review: the state decisions left it in (REVIEW_STATES; None = never reviewed), flags that
+    # routing rules test (e.g. "refuted"), and notices shown with it (refutations, added notices).
+    review_state: Mapped[str | None] = mapped_column(String(16), index=True)
+    flags: Mapped[list[Any] | None]
+    notices: Mapped[list[Any] | None]
 
 
 class GenerationLogEntry(Base):
