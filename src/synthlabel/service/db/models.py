@@ -52,6 +52,7 @@ SECURITY_ASSESSMENT_STATUSES = ("not_required", "pending", "passed", "failed")
 CONTENT_ORIGINS = ("generated", "uploaded")
 INSPECTION_SOURCES = ("api", "batch", "ui", "scan")
 WORK_STATUSES = ("pending", "running", "done", "failed", "dead")
+ITEM_STATUSES = ("pending", "done", "failed")
 QUEUE_KINDS = ("review", "appeal", "complaint", "rumour")
 RULE_STATUSES = ("live", "draft", "background", "expired")
 REVIEW_JOB_STATUSES = ("pending", "claimed", "decided", "expired")
@@ -292,6 +293,11 @@ class ContentRecord(Base):
     review_state: Mapped[str | None] = mapped_column(String(16), index=True)
     flags: Mapped[list[Any] | None]
     notices: Mapped[list[Any] | None]
+    # Ingest: pending -> done | failed (None: written whole, e.g. by a scan); the stored copy
+    # (a path relative to the blob directory, content-addressed) and the uploaded name.
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    blob_path: Mapped[str | None] = mapped_column(String(300))
+    filename: Mapped[str | None] = mapped_column(String(255))
 
 
 class GenerationLogEntry(Base):
@@ -382,6 +388,10 @@ class WorkItem(Base):
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None]
+    # The item an ingest job inspects.
+    content_record_id: Mapped[str | None] = mapped_column(
+        ForeignKey("content_record.id", ondelete="SET NULL"), index=True
+    )
 
 
 class BatchJob(Base):
