@@ -111,3 +111,20 @@ def test_cli_ray_engine(corpus: Corpus, ray_cluster: Any, tmp_path: Path) -> Non
         ["scan", str(corpus.root), "-o", str(tmp_path / "x.jsonl"), "--ray-address", "127.0.0.1:1"],
     )
     assert res.exit_code == 2 and "--ray-address needs --engine ray" in res.stderr
+
+
+def test_ray_engine_odd_names_and_a_pool_capped_at_the_cluster(
+    corpus: Corpus, ray_cluster: Any, tmp_path: Path
+) -> None:
+    from synthlabel.batch.ray_engine import RayExecutor
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")  # not UTF-8
+    with open(raw, "wb") as fh:
+        fh.write((corpus.root / "img/lab-0.jpg").read_bytes())
+    # 8 actors asked for on a 2-CPU cluster: the pool is the cluster's 2 CPUs, no actor
+    # is left pending
+    ex = RayExecutor(8)
+    assert ex._pool_size() == 2
+    (row,) = list(ex.map([os.fsdecode(raw)], corpus.config()))
+    ex.close()
+    assert row["path"] == str(tmp_path / "caf\\xe9.jpg") and row["verdict"] == "confirmed"

@@ -342,3 +342,23 @@ def test_resume_onto_an_output_of_another_schema_is_a_clear_error(
     with pytest.raises(SynthlabelError, match="cannot write output"):
         run_scan(corpus.paths()[:2], corpus.config(), LocalExecutor(1), sink)
     assert pq.read_table(out).column_names == ["path", "other"]  # left as it was
+
+
+@pytest.mark.parametrize("name", ["r.parquet", "r.jsonl"])
+def test_a_file_name_that_is_not_utf8(corpus: Corpus, tmp_path: Path, name: str) -> None:
+    import os
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    raw = os.path.join(os.fsencode(odd), b"caf\xe9.jpg")  # Latin-1, not UTF-8
+    with open(raw, "wb") as fh:
+        fh.write((corpus.root / "img/lab-0.jpg").read_bytes())
+    out = tmp_path / name
+    summary = run_scan(iter_paths([str(odd)]), corpus.config(), LocalExecutor(1), FileSink(out))
+    assert (summary.files, summary.errors) == (1, 0)
+    (row,) = read_out(out)
+    assert row["path"] == str(odd / "caf\\xe9.jpg") and row["verdict"] == "confirmed"
+    again = run_scan(
+        iter_paths([str(odd)]), corpus.config(), LocalExecutor(1), FileSink(out, resume=True)
+    )
+    assert (again.files, again.skipped) == (0, 1)

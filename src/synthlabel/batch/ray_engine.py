@@ -51,7 +51,7 @@ class ScanUDF:
     def __call__(self, batch: Any) -> Any:
         from synthlabel.batch.arrow import to_table
 
-        paths = batch.column("path").to_pylist()
+        paths = [os.fsdecode(p) for p in batch.column("path").to_pylist()]
         return to_table([scan_one(p, self.config) for p in paths])
 
 
@@ -103,11 +103,12 @@ class RayExecutor:
         ctx.print_on_execution_start = False
 
     def _pool_size(self) -> int:
-        if self.concurrency:
-            return self.concurrency
-        if self.address:
-            return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
-        return self.num_cpus
+        cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        if self.address:  # a cluster may scale up for an explicit --workers
+            return self.concurrency or cpus
+        # A local cluster (ours, or one already started in this process) cannot grow: more
+        # actors than CPUs would only sit pending.
+        return min(self.concurrency or self.num_cpus, cpus)
 
     def map(self, paths: Iterable[str], config: ScanConfig) -> Iterator[dict[str, Any]]:
         data = self.ray.data
@@ -116,7 +117,9 @@ class RayExecutor:
             # Small inputs still spread over the pool: batches shrink so every actor gets one.
             per = max(1, min(self.batch_size, -(-len(window) // size)))
             blocks = max(1, min(-(-len(window) // per), 1000))
-            ds = data.from_items([{"path": p} for p in window], override_num_blocks=blocks)
+            # Paths travel as bytes: a file name that is not UTF-8 is still a valid path.
+            items = [{"path": os.fsencode(p)} for p in window]
+            ds = data.from_items(items, override_num_blocks=blocks)
             ds = ds.map_batches(
                 ScanUDF,
                 fn_constructor_kwargs={"config": config},

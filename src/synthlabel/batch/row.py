@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +69,24 @@ class ScanConfig:
     sha256: bool = True
 
 
+def row_path(path: str | Path) -> str:
+    """The ``path`` column for a path: the path itself, except that bytes which are not UTF-8
+    (a file name from another system's encoding) are written as ``\\xNN`` escapes, so the row
+    stays valid UTF-8 in JSON, Arrow and the database (and the resume key matches)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def scan_one(path: str | Path, config: ScanConfig) -> dict[str, Any]:
     """Inspect one file and flatten the report into a row (never raises)."""
     t0 = time.perf_counter()
     p = Path(path)
     row: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
-    row["path"] = str(path)
+    row["path"] = row_path(path)
     try:
         report = inspect_file(p, config.inspect)
         _fill(row, report)
@@ -89,7 +102,7 @@ def scan_one(path: str | Path, config: ScanConfig) -> dict[str, Any]:
 def error_row(path: str, error: str) -> dict[str, Any]:
     """The row of a file no worker could finish (e.g. the worker process died on it)."""
     row: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
-    row.update(path=path, error=error, elapsed_ms=0.0, synthlabel_version=__version__)
+    row.update(path=row_path(path), error=error, elapsed_ms=0.0, synthlabel_version=__version__)
     return row
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthlabel.batch.engine import Executor
-from synthlabel.batch.row import ScanConfig
+from synthlabel.batch.row import ScanConfig, row_path
 from synthlabel.batch.sinks import Sink
 
 SCAN_SCHEMA = "synthlabel.scan/1"
@@ -80,7 +80,7 @@ def run_scan(
 
     def todo() -> Iterator[str]:
         for p in paths:
-            if p in done:
+            if row_path(p) in done:
                 summary.skipped += 1
                 if on_skip is not None:
                     on_skip()
