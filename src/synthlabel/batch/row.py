@@ -24,7 +24,7 @@ from synthlabel.pipeline.inspecting import InspectOptions, inspect_file
 #: Schema of a scan row: (name, Arrow type, meaning). Arrow types are spelled as
 #: ``string``, ``int64``, ``double``, ``bool`` or ``list<string>``; every column is nullable.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("path", "string", "the path as given or walked (the resume key)"),
+    ("path", "string", "the path as given or walked; non-UTF-8 bytes as \\xNN (the resume key)"),
     ("size", "int64", "file size in bytes (null: the file could not be read)"),
     ("sha256", "string", "SHA-256 of the whole file, hex (null: not read or --no-hash)"),
     ("media_kind", "string", "image, audio, video, text, document"),
