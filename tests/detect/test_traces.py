@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import struct
 import time
 from pathlib import Path
 
@@ -248,3 +249,159 @@ def test_registered_and_codes_covered_by_the_default_policy() -> None:
         f = traces.Finding("traces", r.code, "x", r.strength)
         want = Verdict.POSSIBLE if r.strength is Strength.STRONG else Verdict.SUSPECTED
         assert decide([f]).verdict is want, r.id
+
+
+# --- Matroska / WebM, OOXML, AVI readers ------------------------------------------------------
+
+
+def _ebml(body: bytes, *, unknown_segment: bool = False) -> bytes:
+    from synthlabel.formats import mkv
+
+    head = mkv.element(mkv.EBML, mkv.element(mkv.DOCTYPE, b"matroska"))
+    if unknown_segment:
+        return head + mkv.id_bytes(mkv.SEGMENT) + b"\x01\xff\xff\xff\xff\xff\xff\xff" + body
+    return head + mkv.element(mkv.SEGMENT, body)
+
+
+def _simple(name: str, value: str, *nested: bytes) -> bytes:
+    from synthlabel.formats import mkv
+
+    body = mkv.element(mkv.TAGNAME, name.encode()) + mkv.element(mkv.TAGSTRING, value.encode())
+    return mkv.element(mkv.SIMPLETAG, body + b"".join(nested))
+
+
+def _tags(*simple: bytes) -> bytes:
+    from synthlabel.formats import mkv
+
+    tag = mkv.element(mkv.TAG, mkv.element(mkv.TARGETS, b"") + b"".join(simple))
+    return mkv.element(mkv.TAGS, tag)
+
+
+def _mkv_fields(data: bytes) -> list[tuple[str, str, str]]:
+    from synthlabel.detect.base import Asset
+    from synthlabel.formats import registry
+    from synthlabel.model.results import InspectionReport
+
+    a = Asset("x.mkv", registry.get("mkv"), InspectionReport("x.mkv"), data)
+    return [(f.key, f.value, f.where) for f in traces.fields_of(a) if f.kind == "mkv"]
+
+
+def test_mkv_nested_simpletags_info_and_unknown_sizes() -> None:
+    from synthlabel.formats import mkv
+
+    info = mkv.element(mkv.INFO, mkv.element(0x4D80, b"Lavf61") + mkv.element(0x5741, b"Kling"))
+    tags = _tags(_simple("publisher", "Studio", _simple("URL", "https://runwayml.com/x")))
+    # an unknown-size Cluster before the Tags (a live WebM recording), unknown-size Segment
+    cluster = mkv.id_bytes(mkv.CLUSTER) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
+    cluster += mkv.uint_element(0xE7, 0) + mkv.element(mkv.SIMPLEBLOCK, b"\x81\x00\x00\x80xx")
+    data = _ebml(info + cluster + tags, unknown_segment=True)
+    assert _mkv_fields(data) == [
+        ("MuxingApp", "Lavf61", "MKV Info MuxingApp"),
+        ("WritingApp", "Kling", "MKV Info WritingApp"),
+        ("PUBLISHER", "Studio", "MKV Tags PUBLISHER"),
+        ("URL", "https://runwayml.com/x", "MKV Tags URL"),
+    ]
+    a = T.asset(data, "x.mkv")
+    assert {f.details["rule"] for f in DETECTOR.detect(a, OPTS)} == {"video-runway", "video-kling"}
+
+
+def test_mkv_reader_is_bounded() -> None:
+    # nesting past the depth limit stops there; the shallower tags are kept
+    deep = _simple("LEAF", "Sora by OpenAI")
+    for i in range(traces.MAX_MKV_DEPTH + 5):
+        deep = _simple(f"L{i}", "x", deep)
+    keys = [k for k, _, _ in _mkv_fields(_ebml(_tags(deep)))]
+    assert "LEAF" not in keys and len(keys) == traces.MAX_MKV_DEPTH + 1
+    # more elements than the budget: the walk stops, nothing raises, time stays small
+    many = b"".join(_simple("K", "v") for _ in range(traces.MAX_MKV_ELEMENTS // 3 + 10))
+    t0 = time.monotonic()
+    got = _mkv_fields(_ebml(_tags(many)))
+    assert len(got) < traces.MAX_MKV_ELEMENTS and time.monotonic() - t0 < 10
+    # a Tags element that claims more bytes than the file has: no fields, no exception
+    from synthlabel.formats import mkv
+
+    lying = mkv.id_bytes(mkv.TAGS) + b"\x08\x00\x00\x00\x00\x10\x00\x00" + b"\x00" * 10
+    assert _mkv_fields(_ebml(lying)) == []
+
+
+def test_avi_info_is_read_only_from_riff_avi() -> None:
+    from synthlabel.detect.base import Asset
+    from synthlabel.model.results import InspectionReport
+
+    def riff(form: bytes, *chunks: bytes) -> bytes:
+        body = form + b"".join(chunks)
+        return b"RIFF" + struct.pack("<I", len(body)) + body
+
+    def lst(kind: bytes, *chunks: bytes) -> bytes:
+        body = kind + b"".join(chunks)
+        return b"LIST" + struct.pack("<I", len(body)) + body
+
+    def ck(cid: bytes, payload: bytes) -> bytes:
+        return cid + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) & 1)
+
+    info = lst(b"INFO", ck(b"ISFT", b"Hailuo AI\x00"))
+    nested = riff(b"AVI ", lst(b"hdrl", ck(b"avih", b"\x00" * 56), info), lst(b"movi"))
+    for data in (nested, riff(b"AVI ", lst(b"hdrl"), info)):
+        a = Asset("x.avi", None, InspectionReport("x.avi"), data)
+        assert [(f.key, f.value) for f in traces.fields_of(a) if f.kind == "riff-info"] == [
+            ("ISFT", "Hailuo AI")
+        ]
+        assert [f.code for f in DETECTOR.detect(a, OPTS)] == ["trace.video.software"]
+    other = Asset("x.bin", None, InspectionReport("x.bin"), riff(b"CDXA", info))
+    assert [f for f in traces.fields_of(other) if f.kind == "riff-info"] == []
+
+
+def test_ooxml_reader_is_bounded_and_safe() -> None:
+    import io
+    import zipfile
+
+    def package(app: bytes) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("[Content_Types].xml", '<Types xmlns="x"/>')
+            z.writestr("docProps/app.xml", app)
+        return buf.getvalue()
+
+    ns = b'xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"'
+    ok = package(b"<Properties " + ns + b"><Application>ChatGPT</Application></Properties>")
+    assert [f.code for f in DETECTOR.detect(T.asset(ok, "x.docx"), OPTS)] == ["trace.openai.ooxml"]
+    bomb = package(
+        b"<Properties "
+        + ns
+        + b"><Application>ChatGPT</Application><Company>"
+        + b"a" * (traces.MAX_OOXML_PART + 10)
+        + b"</Company></Properties>"
+    )
+    assert len(bomb) < 100_000
+    assert DETECTOR.detect(T.asset(bomb, "x.docx"), OPTS) == []
+    entity = package(
+        b'<!DOCTYPE p [<!ENTITY e "ChatGPT">]><Properties ' + ns
+        + b"><Application>&e;</Application></Properties>"
+    )  # fmt: skip
+    assert DETECTOR.detect(T.asset(entity, "x.docx"), OPTS) == []
+
+
+NEW_CONTAINERS = [
+    c
+    for c in CASES + NEGATIVES
+    if c.name.endswith((".mkv", ".webm", ".avi", ".docx", ".xlsx", ".pptx"))
+]
+
+
+@pytest.mark.parametrize("case", NEW_CONTAINERS, ids=lambda c: c.name)
+def test_new_container_readers_never_raise_on_broken_input(case: T.Case) -> None:
+    _skip_missing(case)
+    data = case.make()
+    rng = np.random.default_rng(len(data))
+    variants = [data[: len(data) // k] for k in (2, 3, 7)] + [data[:40]]
+    for _ in range(3):
+        garbled = bytearray(data)
+        for i in rng.integers(8, len(data), size=max(1, len(data) // 50)):
+            garbled[int(i)] = int(rng.integers(0, 256))
+        variants.append(bytes(garbled))
+    for v in variants:
+        try:
+            a = T.asset(v, case.name)
+        except Exception:
+            continue
+        DETECTOR.detect(a, OPTS)

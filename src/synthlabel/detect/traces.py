@@ -2,8 +2,9 @@
 
 The rules live in ``detect/rules/traces.toml`` (format and every rule: ``docs/traces.md``).
 Each rule names a *selector* (where to look: a PNG text keyword, an EXIF tag, an XMP property,
-an ID3 frame, a Vorbis comment, an MP4 tag, a RIFF INFO chunk, a PDF Info key, the file name,
-or a pixel check) and a *matcher* (exact values, a regular expression, the keys of a JSON
+an ID3 frame, a Vorbis comment, an MP4 tag, a Matroska/WebM Info element or SimpleTag, a RIFF
+INFO chunk (WAV, AVI), a PDF Info key, an OOXML document property, the file name, or a pixel
+check) and a *matcher* (exact values, a regular expression, the keys of a JSON
 object, or presence), plus the finding's code, strength, confidence and the rule's source.
 
 The detector first collects the file's text fields once (:func:`fields_of`, bounded: at most
@@ -46,6 +47,13 @@ MAX_JSON_DEPTH = 64
 MAX_PIXELS = 40_000_000
 #: Largest XMP packet parsed.
 MAX_XMP = 4 << 20
+#: Matroska/WebM: most EBML elements walked (top level, Info and Tags together), most bytes
+#: of Info and Tags elements read, deepest SimpleTag nesting followed.
+MAX_MKV_ELEMENTS = 200_000
+MAX_MKV_BYTES = 16 << 20
+MAX_MKV_DEPTH = 8
+#: OOXML: largest inflated docProps part parsed (app.xml, core.xml, custom.xml).
+MAX_OOXML_PART = 4 << 20
 
 KINDS = frozenset(
     {
@@ -55,8 +63,10 @@ KINDS = frozenset(
         "id3",
         "vorbis",
         "mp4",
+        "mkv",
         "riff-info",
         "pdf-info",
+        "ooxml",
         "filename",
         "pixel",
     }
@@ -663,24 +673,238 @@ def _mp4_ilst(buf: bytes, s: int, e: int, keys: list[str], col: _Collector) -> N
 
 
 def _riff_fields(data: bytes, col: _Collector) -> None:
+    """LIST/INFO chunks of a RIFF file (WAV, AVI): at the top level, and inside an AVI's
+    ``hdrl`` list where some writers put it; plus a WAV ``id3 `` chunk."""
     from synthlabel.formats import _riff
 
     try:
         riff = _riff.parse(data, what="RIFF", warnings=[])
     except SynthlabelError:
         return
+    counter = _riff_counter()
     for c in riff.chunks:
-        if c.id == b"LIST" and data[c.data_start : c.data_start + 4] == b"INFO":
+        ltype = data[c.data_start : c.data_start + 4] if c.id == b"LIST" else b""
+        if ltype == b"INFO":
+            _riff_info(data, c, col, counter)
+        elif ltype == b"hdrl":
             try:
-                subs = _riff.sub_chunks(data, c)
+                subs = _riff.sub_chunks(data, c, counter)
             except SynthlabelError:
                 continue
             for sc in subs:
-                key = sc.id.decode("latin-1")
-                value = _ascii(data[sc.data_start : sc.data_end]).strip()
-                col.add("riff-info", key, value, f"RIFF INFO {key}")
+                if sc.id == b"LIST" and data[sc.data_start : sc.data_start + 4] == b"INFO":
+                    _riff_info(data, sc, col, counter)
         elif c.id in (b"id3 ", b"ID3 "):
             _id3_fields(data[c.data_start : c.data_end], 0, col, "RIFF id3 chunk")
+
+
+def _riff_counter() -> Any:
+    from synthlabel.formats import _limits, _riff
+
+    return _limits.Counter(_riff.MAX_RIFF_CHUNKS, "RIFF chunks")
+
+
+def _riff_info(data: bytes, lst: Any, col: _Collector, counter: Any) -> None:
+    from synthlabel.formats import _riff
+
+    try:
+        subs = _riff.sub_chunks(data, lst, counter)
+    except SynthlabelError:
+        return
+    for sc in subs:
+        key = sc.id.decode("latin-1")
+        value = _ascii(data[sc.data_start : sc.data_end]).strip()
+        col.add("riff-info", key, value, f"RIFF INFO {key}")
+
+
+def is_avi(data: bytes) -> bool:
+    """``RIFF....AVI `` (AVI has no format plug-in: the trace reader sniffs it itself)."""
+    return len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"AVI "
+
+
+# --- Matroska / WebM ---
+
+#: Segment Info children kept as fields (key: the element's name in the Matroska spec).
+MKV_INFO = {0x4D80: "MuxingApp", 0x5741: "WritingApp", 0x7BA9: "Title"}
+
+
+def _mkv_fields(data: bytes, col: _Collector) -> None:
+    """Segment Info (MuxingApp, WritingApp, Title) and every Tags SimpleTag (TagName, TagString,
+    nested SimpleTags too), walking the Segment's top level tolerantly: what was read before a
+    broken or truncated element is kept. Bounded by :data:`MAX_MKV_ELEMENTS`,
+    :data:`MAX_MKV_BYTES` and :data:`MAX_MKV_DEPTH`; never raises."""
+    from synthlabel.formats import mkv
+    from synthlabel.formats._limits import Counter
+    from synthlabel.formats._media_io import BytesSource
+
+    n = len(data)
+    budget = Counter(MAX_MKV_ELEMENTS, "EBML elements")
+    read = 0
+    try:
+        eid, hl, size, _ = mkv._head(data, 0, n)
+        if eid != mkv.EBML or size is None:
+            return
+        pos = hl + size
+        while True:
+            if pos >= n:
+                return
+            budget.tick(pos)
+            eid, hl, size, _ = mkv._head(data, pos, n)
+            if eid == mkv.SEGMENT:
+                break
+            if size is None:
+                return
+            pos += hl + size
+        seg_end = n if size is None else min(n, pos + hl + size)
+        p = pos + hl
+        while p < seg_end:
+            budget.tick(p)
+            eid, hl, esize, sw = mkv._head(data, p, seg_end)
+            if esize is None:
+                if eid != mkv.CLUSTER:
+                    return
+                p = mkv._scan_unknown(BytesSource(data), p + hl, seg_end, budget)
+                continue
+            end = p + hl + esize
+            if eid in (mkv.INFO, mkv.TAGS):
+                if end > seg_end:
+                    return  # truncated: nothing after it is readable either
+                read += hl + esize
+                if read > MAX_MKV_BYTES:
+                    return
+                el = mkv.El(eid, p, hl, esize, sw)
+                if eid == mkv.INFO:
+                    _mkv_info(data, el, col, budget)
+                else:
+                    _mkv_tags(data, el, col, budget)
+            p = end
+    except SynthlabelError:
+        return
+
+
+def _mkv_text(data: bytes, el: Any, limit: int) -> str:
+    return _utf8(data[el.data_start : min(el.end, el.data_start + limit)])
+
+
+def _mkv_info(data: bytes, info: Any, col: _Collector, budget: Any) -> None:
+    from synthlabel.formats import mkv
+
+    for k in mkv._kids(data, info, budget):
+        name = MKV_INFO.get(k.id)
+        if name is not None:
+            value = _mkv_text(data, k, MAX_VALUE_CHARS).rstrip("\x00").strip()
+            col.add("mkv", name, value, f"MKV Info {name}")
+
+
+def _mkv_tags(data: bytes, tags: Any, col: _Collector, budget: Any) -> None:
+    from synthlabel.formats import mkv
+
+    for tag in mkv._kids(data, tags, budget):
+        if tag.id != mkv.TAG:
+            continue
+        scope = "segment"
+        kids = mkv._kids(data, tag, budget)
+        for t in kids:
+            if t.id == mkv.TARGETS:
+                for u in mkv._kids(data, t, budget):
+                    if u.id in mkv.TARGET_UIDS and mkv._uint(data, u) != 0:
+                        scope = "track" if u.id == 0x63C5 else "target"
+        for st in kids:
+            if st.id == mkv.SIMPLETAG:
+                _mkv_simple(data, st, col, budget, scope, 0)
+
+
+def _mkv_simple(data: bytes, st: Any, col: _Collector, budget: Any, scope: str, depth: int) -> None:
+    from synthlabel.formats import mkv
+
+    if depth > MAX_MKV_DEPTH:
+        return
+    name, value = "", ""
+    nested = []
+    for k in mkv._kids(data, st, budget):
+        if k.id == mkv.TAGNAME:
+            name = _mkv_text(data, k, 4096).rstrip("\x00").strip().upper()
+        elif k.id == mkv.TAGSTRING:
+            value = _mkv_text(data, k, MAX_VALUE_CHARS).rstrip("\x00").strip()
+        elif k.id == mkv.SIMPLETAG:
+            nested.append(k)
+    if name:
+        where = f"MKV Tags {name}" + ("" if scope == "segment" else f" ({scope})")
+        col.add("mkv", name, value, where)
+    for k in nested:
+        _mkv_simple(data, k, col, budget, scope, depth + 1)
+
+
+# --- OOXML document properties ---
+
+_OOXML_APP = ("Application", "AppVersion", "Company", "Template", "Manager")
+_OOXML_CORE = {
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://purl.org/dc/terms/": "dcterms",
+    "http://schemas.openxmlformats.org/package/2006/metadata/core-properties": "cp",
+}
+_OOXML_CORE_KEYS = frozenset(
+    {
+        "dc:creator",
+        "cp:lastModifiedBy",
+        "dc:title",
+        "dc:subject",
+        "dc:description",
+        "cp:keywords",
+        "cp:category",
+    }
+)
+
+
+def _ooxml_fields(data: bytes, col: _Collector) -> None:
+    """docProps/app.xml (Application, AppVersion, Company, Template, Manager),
+    docProps/core.xml (creator, lastModifiedBy, title, subject, description, keywords,
+    category) and every custom property (name: value), through the format's safe ZIP
+    reader (bounded inflation, CRC checks) and defusedxml."""
+    from synthlabel.formats import ooxml
+
+    try:
+        arc = ooxml.parse_zip(data)
+    except SynthlabelError:
+        return
+
+    def root_of(part: str) -> Any:
+        e = arc.get(part)
+        if e is None:
+            return None
+        try:
+            text, _ = ooxml._xml_text(ooxml.read_member(data, e, MAX_OOXML_PART), part)
+            return ooxml._parse_xml(text, part)
+        except SynthlabelError:
+            return None
+
+    app = root_of("docProps/app.xml")
+    if app is not None:
+        for el in app:
+            if not isinstance(el.tag, str):
+                continue
+            local = el.tag.rpartition("}")[2]
+            if local in _OOXML_APP:
+                col.add("ooxml", local, (el.text or "").strip(), f"OOXML docProps/app.xml {local}")
+    core = root_of("docProps/core.xml")
+    if core is not None:
+        for el in core:
+            if not isinstance(el.tag, str) or not el.tag.startswith("{"):
+                continue
+            ns, _, local = el.tag[1:].partition("}")
+            key = f"{_OOXML_CORE.get(ns, '?')}:{local}"
+            if key in _OOXML_CORE_KEYS:
+                value = "".join(el.itertext()).strip()
+                col.add("ooxml", key, value, f"OOXML docProps/core.xml {key}")
+    try:
+        part = ooxml._custom_part_name(data, arc)
+    except SynthlabelError:
+        part = ooxml.CUSTOM_PART
+    custom = root_of(part)
+    if custom is not None:
+        for name, _pid, value in ooxml._properties(custom)[:MAX_FIELDS]:
+            if name:
+                col.add("ooxml", name, value.strip(), f"OOXML {part} {name}")
 
 
 # --- PDF ---
@@ -725,12 +949,16 @@ def fields_of(asset: Asset) -> list[TextField]:
                 _flac_fields(data, col)
             elif fid == "ogg":
                 _ogg_fields(data, col)
-            elif fid == "wav":
+            elif fid == "wav" or (not fid and is_avi(data)):
                 _riff_fields(data, col)
             elif fid in ("mp4", "m4a"):
                 _mp4_fields(data, col)
+            elif fid == "mkv":
+                _mkv_fields(data, col)
             elif fid == "pdf":
                 _pdf_fields(data, col)
+            elif fid == "ooxml":
+                _ooxml_fields(data, col)
             meta = _metadata(asset)
             if meta is not None:
                 if meta.exif:
