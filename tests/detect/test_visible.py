@@ -313,3 +313,56 @@ def test_missing_espeak_skips_voice_with_a_note(monkeypatch: pytest.MonkeyPatch)
             DETECTOR.detect(asset_for(base, "x.wav"), DEEP)
     finally:
         _prompts._template.cache_clear()
+
+
+# --- EXIF orientation -------------------------------------------------------------------------
+
+
+def _with_orientation(stored: Image.Image, fmt: str, orientation: int | None) -> bytes:
+    out = io.BytesIO()
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    stored.save(out, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_upright_matches_pillow_exif_transpose(orientation: int) -> None:
+    from PIL import ImageOps
+
+    from synthlabel.detect.visible import exif_orientation, upright
+
+    stored = _background(48, 32, seed=orientation)
+    data = _with_orientation(stored, "PNG", orientation)
+    asset = asset_for(data, "x.png")
+    assert exif_orientation(asset) == orientation
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    assert np.array_equal(upright(np.asarray(stored), orientation), want)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("JPEG", "x.jpg"), ("PNG", "x.png")])
+def test_caption_read_upright_when_exif_orientation_is_6(fmt: str, name: str) -> None:
+    """A camera-style file: pixels stored sideways, Orientation=6 turns them upright. The
+    caption is read as a viewer shows it, at the corner a viewer sees it in."""
+    data, res = _labelled(640, 480, position="bottom-right")
+    shown = Image.open(io.BytesIO(data)).convert("RGB")
+    stored = shown.transpose(Image.Transpose.ROTATE_90)  # what Orientation=6 turns back
+    assert stored.size == (480, 640)
+    tagged = _with_orientation(stored, fmt, 6)
+    found = DETECTOR.detect(asset_for(tagged, name), DEEP)
+    assert _codes(found) == ["visible.caption"], found
+    d = found[0].details
+    assert d["side"] == "bottom-right" and d["position"] == "corner"
+    assert d["compliant"] == "yes", d["failing"]
+    assert d["exif_orientation"] == 6 and "EXIF orientation 6" in found[0].location
+    assert d["height_ratio"] == pytest.approx(res.text_px / 480, abs=0.01)
+    x0, y0, x1, y1 = d["box"]
+    bx0, by0, bx1, by1 = res.box
+    assert bx0 - 2 <= x0 < x1 <= bx1 + 2 and by0 - 2 <= y0 < y1 <= by1 + 2
+    # the same pixels without the tag: a viewer shows the caption sideways at the top right,
+    # and that is where it is reported (RapidOCR may still read the sideways text)
+    untagged = _with_orientation(stored, fmt, None)
+    found = DETECTOR.detect(asset_for(untagged, name), DEEP)
+    assert all(f.details.get("side") == "top-right" for f in found), found
+    assert all("exif_orientation" not in f.details for f in found)

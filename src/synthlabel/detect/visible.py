@@ -9,6 +9,11 @@ the generation element (``生成`` and/or ``合成``). Two detector objects:
 * :data:`TEXT_DETECTOR` (``visible-text``, cheap): the notice in plain text, Markdown, HTML,
   PDF and DOCX.
 
+Images are OCR'd as a viewer shows them: an EXIF Orientation (2-8) left to the viewer is
+applied to the decoded pixels first, so boxes, the edge/corner position and the size rule are
+those of the upright picture (details name the ``exif_orientation`` applied). Video files are
+OCR'd and their first audio track is checked for the prompts like an audio file.
+
 Codes: ``visible.caption`` (image/video caption with both elements, moderate; details give the
 text, box, measured ink height, its ratio to the short side, the position and whether it
 complies, with the failing rule), ``visible.partial`` (one element only, e.g. ``即梦AI``;
@@ -219,33 +224,90 @@ class OcrResult:
         }
 
 
-def _decode_image(asset: Asset) -> np.ndarray:
+#: Formats whose decoder leaves the EXIF Orientation to the viewer (Pillow applies it while
+#: decoding TIFF, pillow-heif while decoding HEIF; GIF has none).
+ORIENTED_FORMATS = ("jpeg", "png", "webp")
+
+
+def exif_orientation(asset: Asset) -> int:
+    """The EXIF Orientation (1-8) a viewer applies to the decoded pixels; 1 when there is none,
+    it is invalid, or the decoder already applied it. Read from the container's EXIF with the
+    format layer's bounded parser (no second decode)."""
+    if asset.format not in ORIENTED_FORMATS:
+        return 1
+    from synthlabel.formats import _exif
+
+    try:
+        meta = asset.metadata()
+        if meta is None or not meta.exif:
+            return 1
+        tiff = _exif.strip_header(meta.exif)[0]
+        lay = _exif.parse_header(tiff)
+        ifd0 = _exif.read_ifd(tiff, lay, lay.first_ifd, warnings=[])
+        for e in ifd0.entries:
+            if e.tag == 0x0112:
+                value = _exif.ints(tiff, lay, e)[0]
+                return value if 1 <= value <= 8 else 1
+    except (SynthlabelError, IndexError, ValueError):
+        return 1
+    return 1
+
+
+def upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels as a viewer shows them for an EXIF Orientation (the transform of
+    ``PIL.ImageOps.exif_transpose``: 3 turns 180°, 6 turns 90° clockwise, 8 counter-clockwise,
+    2/4/5/7 mirror)."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return rgb if op is None else np.ascontiguousarray(op(rgb))
+
+
+def _decode_image(asset: Asset) -> tuple[np.ndarray, int]:
+    """The first frame upright (EXIF orientation applied) and the orientation applied."""
     from synthlabel.label.visible import decode_first_frame
 
     assert asset.data is not None
-    return decode_first_frame(asset.data, asset.format, max_pixels=_ocr.MAX_PIXELS)
+    rgb = decode_first_frame(asset.data, asset.format, max_pixels=_ocr.MAX_PIXELS)
+    orientation = exif_orientation(asset)
+    return upright(rgb, orientation), orientation
 
 
 def _image_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[Finding]:
     if asset.data is None:
         return []
     try:
-        rgb = asset.cached("visible.rgb", lambda: _decode_image(asset))
+        rgb, orientation = asset.cached("visible.rgb", lambda: _decode_image(asset))
     except SynthlabelError:
         return []
     threads = _threads(options)
 
     def compute() -> OcrResult:
         lines = _ocr.ocr_image(rgb, threads=threads)
-        return OcrResult("image", [(None, (rgb.shape[1], rgb.shape[0]), lines)])
+        res = OcrResult("image", [(None, (rgb.shape[1], rgb.shape[0]), lines)])
+        if orientation != 1:
+            res.notes.append(
+                f"EXIF orientation {orientation} applied before OCR: boxes are in the upright "
+                "picture's pixels"
+            )
+        return res
 
     result = asset.cached("ocr", compute)
     if not result.frames:
         return []
     captions = analyse_captions(rgb, result.frames[0][2])
+    extra = {"exif_orientation": orientation} if orientation != 1 else None
+    where = "pixels" if orientation == 1 else f"pixels (upright, EXIF orientation {orientation})"
     out = []
     for c in captions:
-        f = _caption_finding(det_id, c, "pixels", SOURCE_IMAGE)
+        f = _caption_finding(det_id, c, where, SOURCE_IMAGE, extra)
         if f is not None:
             out.append(f)
     return out[:MAX_FINDINGS]
