@@ -10,7 +10,18 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from synthlabel import __version__
-from synthlabel.service.api import audit, auth, health, providers, users
+from synthlabel.service.api import (
+    audit,
+    auth,
+    complaints,
+    health,
+    identity,
+    providers,
+    refutations,
+    reports,
+    review,
+    users,
+)
 from synthlabel.service.api.deps import AppState
 from synthlabel.service.api.errors import install_error_handlers
 from synthlabel.service.db.engine import make_engine, session_factory
@@ -23,6 +34,11 @@ ROUTERS: list[APIRouter] = [
     providers.router,
     users.router,
     audit.router,
+    review.router,
+    complaints.router,
+    refutations.router,
+    identity.router,
+    reports.router,
 ]
 
 
