@@ -19,9 +19,7 @@ verdict), so a resumed run tries them again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from synthlabel.errors import SynthlabelError
@@ -99,10 +97,9 @@ class DatabaseSink:
             return
         from sqlalchemy.exc import SQLAlchemyError
 
-        from synthlabel.service.db.models import ContentRecord, Finding, Inspection
         from synthlabel.service.db.types import utcnow
+        from synthlabel.service.records import apply_row, new_record
 
-        keep = timedelta(days=self._settings.retention_days)
         now = utcnow()
         try:
             with self._session() as s:
@@ -110,43 +107,13 @@ class DatabaseSink:
                     self._count(row)
                     if row.get("error"):
                         continue
-                    evidence = json.loads(row["evidence"]) if row.get("evidence") else []
-                    rec = ContentRecord(
-                        sha256=row.get("sha256"),
-                        size=row.get("size"),
-                        media_kind=row.get("media_kind"),
-                        origin="uploaded",
+                    rec = new_record(
                         source=self.source,
-                        record=_aigc(row),
-                        produce_id=row.get("produce_id") or None,
-                        propagate_id=row.get("propagate_id") or None,
-                        verdict=row.get("verdict"),
-                        created_at=now,
-                        retain_until=now + keep,  # from the same instant: never a day short
+                        retention_days=self._settings.retention_days,
+                        now=now,
+                        origin="uploaded",
                     )
-                    s.add(rec)
-                    s.flush()  # rec.id for the inspection
-                    s.add(
-                        Inspection(
-                            content_record_id=rec.id,
-                            verdict=row.get("verdict") or "not_run",
-                            policy_version=row.get("policy"),
-                            platform_label=row.get("label_value") or None,
-                            source="scan",
-                            report={**row, "evidence": evidence},
-                            findings=[
-                                Finding(
-                                    plugin_id=f.get("detector") or "?",
-                                    kind=f.get("code") or "?",
-                                    confidence=f.get("confidence"),
-                                    evidence={
-                                        k: f.get(k) for k in ("strength", "summary", "location")
-                                    },
-                                )
-                                for f in evidence
-                            ],
-                        )
-                    )
+                    apply_row(s, rec, row, inspection_source="scan")
         except SQLAlchemyError as exc:
             raise SynthlabelError(f"database: {_reason(exc)}") from None
 
@@ -183,19 +150,6 @@ class DatabaseSink:
 
     def abort(self) -> None:
         self._finish("interrupted")
-
-
-def _aigc(row: Mapping[str, Any]) -> dict[str, str] | None:
-    if not row.get("records"):
-        return None
-    fields = {
-        "Label": row.get("record_label"),
-        "ContentProducer": row.get("content_producer"),
-        "ProduceID": row.get("produce_id"),
-        "ContentPropagator": row.get("content_propagator"),
-        "PropagateID": row.get("propagate_id"),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _reason(exc: Exception) -> str:

@@ -22,6 +22,7 @@ from synthlabel.service.api import (
     review,
     users,
 )
+from synthlabel.service.api import generation_log, ingest, webhooks
 from synthlabel.service.api.deps import AppState
 from synthlabel.service.api.errors import install_error_handlers
 from synthlabel.service.db.engine import make_engine, session_factory
@@ -40,6 +41,9 @@ ROUTERS: list[APIRouter] = [
     identity.router,
     reports.router,
 ]
+
+# Ingest, the generation log and webhooks (issue 7, ingest part).
+ROUTERS += [ingest.router, generation_log.router, webhooks.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -177,6 +177,15 @@ def record(
     return append_events(session.connection(), actor, [ev], session.info.get("audit_secret"))[0]
 
 
+def lock_chain(session: Session) -> None:
+    """Take the chain's lock now, before any other row lock of this transaction (the order
+    every audited writer uses: head first), e.g. before a ``SELECT ... FOR UPDATE`` of a queue
+    row whose update is audited later in the same transaction."""
+    if not session.info.get("_audit_locked"):
+        _lock_head(session.connection())
+        session.info["_audit_locked"] = True
+
+
 def _audited(obj: Any) -> bool:
     return isinstance(obj, Base) and type(obj).__audit__
 

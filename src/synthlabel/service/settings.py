@@ -16,6 +16,16 @@ session_hours              SYNTHLABEL_SESSION_HOURS            12
 cookie_secure              SYNTHLABEL_COOKIE_SECURE            false
 auto_upgrade               SYNTHLABEL_AUTO_UPGRADE             true
 trust_forwarded_for        SYNTHLABEL_TRUST_FORWARDED_FOR      false
+blob_dir                   SYNTHLABEL_BLOB_DIR                 next to the SQLite file, else
+                                                               ~/.config/synthlabel/blobs
+ingest_roots               SYNTHLABEL_INGEST_ROOTS             "" (no path ingest); dirs, ":"
+registry_path              SYNTHLABEL_REGISTRY_PATH            <blob_dir>/generation-registry
+                                                               .sqlite (generation log hashes)
+ingest_hashes              SYNTHLABEL_INGEST_HASHES            true (perceptual hash + match)
+inspect_max_bytes          SYNTHLABEL_INSPECT_MAX_BYTES        10485760 (sync inspect)
+job_max_attempts           SYNTHLABEL_JOB_MAX_ATTEMPTS         5
+job_lease_seconds          SYNTHLABEL_JOB_LEASE_SECONDS        300
+webhook_max_attempts       SYNTHLABEL_WEBHOOK_MAX_ATTEMPTS     8
 =========================  ==================================  ===============================
 """
 
@@ -50,6 +60,14 @@ class Settings:
     cookie_secure: bool = False
     auto_upgrade: bool = True
     trust_forwarded_for: bool = False
+    blob_dir: Path | None = None
+    ingest_roots: str = ""
+    registry_path: Path | None = None
+    ingest_hashes: bool = True
+    inspect_max_bytes: int = 10 * 1024 * 1024
+    job_max_attempts: int = 5
+    job_lease_seconds: int = 300
+    webhook_max_attempts: int = 8
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -71,6 +89,17 @@ class Settings:
         if settings.retention_days < 183:
             raise SettingsError(
                 "SYNTHLABEL_RETENTION_DAYS: records must be kept at least 6 months (183 days)"
+            )
+        if min(settings.job_max_attempts, settings.job_lease_seconds) < 1:
+            raise SettingsError("job_max_attempts and job_lease_seconds must be positive")
+        if settings.blob_dir is None:
+            settings = dataclasses.replace(
+                settings, blob_dir=default_blob_dir(settings.database_url)
+            )
+        if settings.registry_path is None:
+            assert settings.blob_dir is not None
+            settings = dataclasses.replace(
+                settings, registry_path=settings.blob_dir / "generation-registry.sqlite"
             )
         if not settings.secret_key:
             path = settings.secret_file or default_secret_file(settings.database_url)
@@ -109,6 +138,23 @@ def sqlite_path(database_url: str) -> Path | None:
     if not rest or rest == ":memory:":
         return None
     return Path(rest)
+
+
+def default_blob_dir(database_url: str) -> Path:
+    """Where uploads are kept: ``<db>.blobs`` next to a SQLite file, else under the home."""
+    db = sqlite_path(database_url)
+    if db is not None:
+        return db.with_name(db.name + ".blobs")
+    home = os.environ.get("SYNTHLABEL_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".config" / "synthlabel"
+    return base / "blobs"
+
+
+def ingest_roots(settings: Settings) -> list[Path]:
+    """The directories path ingest may read from (resolved; empty: path ingest is off)."""
+    return [
+        Path(p).expanduser().resolve() for p in settings.ingest_roots.split(os.pathsep) if p
+    ]
 
 
 def default_secret_file(database_url: str) -> Path:

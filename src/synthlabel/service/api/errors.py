@@ -13,10 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthlabel.service.db.models import ImmutableRowError
+from synthlabel.service.txn import DatabaseUnavailable
 
 log = logging.getLogger("synthlabel.service")
 PROBLEM_TYPE = "application/problem+json"
@@ -142,6 +143,27 @@ def install_error_handlers(app: FastAPI) -> None:
                 status=422,
                 detail=f"the database refused a value: {str(exc.orig).splitlines()[0]}",
             )
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The connection dropped or the database is restarting: the client may retry.
+        log.warning("database unavailable: %s", exc.orig)
+        return problem_response(
+            Problem(
+                title="Service unavailable",
+                status=503,
+                detail="the database is unavailable; retry shortly",
+            ),
+            {"Retry-After": "1"},
+        )
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(_request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("%s", exc)
+        return problem_response(
+            Problem(title="Service unavailable", status=503, detail=str(exc)),
+            {"Retry-After": "1"},
         )
 
     @app.exception_handler(StatementError)

@@ -1,0 +1,182 @@
+"""``synthlabel worker``: runs the ingest queue's jobs, webhook deliveries and retention.
+
+Each loop a worker thread claims one due job (a lease of ``job_lease_seconds``), processes it
+(:func:`synthlabel.service.ingest.process`), and on an exception puts it back with backoff
+(:func:`synthlabel.service.queue.retry`); when no job is due it delivers due webhooks and,
+every ``retention_every`` seconds, runs the retention job, then sleeps ``poll`` seconds.
+
+``concurrency`` threads run in one process (inspection releases the GIL in its native parts);
+for CPU-bound loads start several worker processes: the queue's claims keep them apart.
+A worker killed at any point loses nothing: its job's lease expires and the job runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from synthlabel.service import ingest, queue, retention, webhooks
+from synthlabel.service.db.engine import make_engine, session_factory
+from synthlabel.service.settings import Settings
+from synthlabel.service.txn import DatabaseUnavailable, transaction
+
+log = logging.getLogger("synthlabel.worker")
+KINDS = (ingest.JOB_KIND,)
+
+
+@dataclass
+class Stats:
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    jobs_retried: int = 0
+    jobs_dead: int = 0
+    jobs_lost: int = 0
+    webhooks: dict[str, int] = field(default_factory=dict)
+    retention_deleted: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            setattr(self, key, getattr(self, key) + n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobs_done": self.jobs_done,
+            "jobs_failed": self.jobs_failed,
+            "jobs_retried": self.jobs_retried,
+            "jobs_dead": self.jobs_dead,
+            "jobs_lost": self.jobs_lost,
+            "webhooks": dict(self.webhooks),
+            "retention_deleted": self.retention_deleted,
+        }
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        name: str | None = None,
+        poll: float = 0.5,
+        retention_every: float = 6 * 3600.0,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.factory = session_factory(self.engine, settings.secret_key)
+        self.ctx = ingest.Context(settings, self.factory)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.actor = f"worker:{self.name}"
+        self.poll = poll
+        self.retention_every = retention_every
+        self._last_retention = 0.0
+        self._retention_lock = threading.Lock()
+        self.stats = Stats()
+        self.stop = threading.Event()
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def run_one_job(self, thread: str = "") -> bool:
+        """Claim and run one due job; False when none was due."""
+        worker = f"{self.name}{thread}"
+        jobs = transaction(
+            self.factory,
+            lambda s: queue.claim(
+                s, worker, kinds=KINDS, lease_seconds=self.settings.job_lease_seconds
+            ),
+            actor=self.actor,
+        )
+        if not jobs:
+            return False
+        job = jobs[0]
+        try:
+            result = ingest.process(self.ctx, job, actor=self.actor)
+        except Exception as exc:
+            log.warning("job %d attempt %d failed: %s", job.id, job.attempts, exc)
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            try:
+                status = transaction(
+                    self.factory, lambda s: queue.retry(s, job, error), actor=self.actor
+                )
+            except DatabaseUnavailable:
+                status = ""  # the lease will expire and the job runs again
+            self.stats.add("jobs_dead" if status == "dead" else "jobs_retried")
+            return True
+        if result is None:
+            self.stats.add("jobs_lost")
+        elif result.get("status") == "failed":
+            self.stats.add("jobs_failed")
+        else:
+            self.stats.add("jobs_done")
+        return True
+
+    def housekeeping(self, *, force_retention: bool = False) -> None:
+        """Deliver due webhooks; run retention when it is due."""
+        counts = webhooks.deliver_due(
+            self.factory, max_attempts=self.settings.webhook_max_attempts, actor=self.actor
+        )
+        with self.stats.lock:
+            for k, v in counts.items():
+                self.stats.webhooks[k] = self.stats.webhooks.get(k, 0) + v
+        now = time.monotonic()
+        due = force_retention or (
+            self.retention_every > 0 and now - self._last_retention >= self.retention_every
+        )
+        if due and self._retention_lock.acquire(blocking=False):
+            try:
+                self._last_retention = now
+                res = retention.run(self.settings, self.factory, actor=self.actor)
+                self.stats.add("retention_deleted", res.deleted)
+            finally:
+                self._retention_lock.release()
+
+    # --- loops ------------------------------------------------------------------------------
+
+    def run_until_idle(self) -> Stats:
+        """``--once``: run every due job and due webhook, then return."""
+        while not self.stop.is_set() and self.run_one_job():
+            pass
+        self.housekeeping()
+        return self.stats
+
+    def _loop(self, thread: str) -> None:
+        while not self.stop.is_set():
+            try:
+                if self.run_one_job(thread):
+                    continue
+                self.housekeeping()
+            except DatabaseUnavailable as exc:
+                log.warning("%s; retrying in %.1f s", exc, max(self.poll, 1.0))
+                self.stop.wait(max(self.poll, 1.0))
+                continue
+            except Exception:
+                log.exception("worker loop error")
+            self.stop.wait(self.poll)
+
+    def run_forever(self, concurrency: int = 1) -> Stats:
+        threads = [
+            threading.Thread(target=self._loop, args=(f"#{i}",), name=f"worker-{i}", daemon=True)
+            for i in range(max(1, concurrency))
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.5)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        return self.stats
+
+    def close(self) -> None:
+        self.engine.dispose()
