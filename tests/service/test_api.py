@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select, text
 
+from synthlabel.service.db.migrate import head_revision
 from synthlabel.service.db.models import ApiKey
 from tests.service.conftest import Service, make_service
 
@@ -16,7 +17,7 @@ P = "/api/v1"
 def test_health_and_ready(service: Service) -> None:
     assert service.client.get("/healthz").json() == {"status": "ok"}
     ready = service.client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["revision"] == "0001"
+    assert ready["status"] == "ready" and ready["revision"] == head_revision()
 
 
 def test_no_key_401_bad_key_401_wrong_role_403(service: Service) -> None:
