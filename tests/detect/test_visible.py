@@ -366,3 +366,50 @@ def test_caption_read_upright_when_exif_orientation_is_6(fmt: str, name: str) ->
     found = DETECTOR.detect(asset_for(untagged, name), DEEP)
     assert all(f.details.get("side") == "top-right" for f in found), found
     assert all("exif_orientation" not in f.details for f in found)
+
+
+# --- prompts in a video's audio track ----------------------------------------------------------
+
+
+def _clip(seconds: float = 6.0, *, sound: bool = True) -> bytes:
+    """A 320x180 H.264 clip (moving test pattern); with ``sound`` an AAC track carrying the
+    _music signal."""
+    from synthlabel.label import _ffmpeg as ff
+
+    with ff.workdir() as work:
+        args = ["-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=10:duration={seconds}"]
+        if sound:
+            wav = work / "a.wav"
+            wav.write_bytes(_wav(_music(seconds)))
+            args += ["-i", str(wav), "-c:a", "aac", "-b:a", "96k", "-shortest"]
+        src = work / "in.mp4"
+        args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", str(src)]
+        ff.run_ffmpeg(args, timeout=60, what="test clip")
+        return src.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("mode", "sound", "audio_state"),
+    [
+        ("voice", False, "prompt track added"),
+        ("rhythm", True, "voice prompt mixed, re-encoded"),
+    ],
+)
+def test_prompt_in_a_videos_audio_track(mode: str, sound: bool, audio_state: str) -> None:
+    """``synthlabel label --video-voice``: the prompt in the video's first audio track (a new
+    track for a silent video; mixed over the ducked content otherwise) is found next to the
+    caption; the unlabelled clip gives nothing."""
+    from synthlabel.label.audio import AudioPromptOptions
+    from synthlabel.label.video import VideoCaptionOptions, render_video_caption
+
+    clip = _clip(sound=sound)
+    assert DETECTOR.detect(asset_for(clip, "x.mp4"), DEEP) == []
+    opts = VideoCaptionOptions(voice_prompt=True, prompt=AudioPromptOptions(mode=mode))
+    res = render_video_caption(clip, "mp4", opts)
+    assert res.audio == audio_state
+    found = DETECTOR.detect(asset_for(res.data, "x.mp4"), DEEP)
+    assert sorted(_codes(found)) == sorted(["visible.caption", f"visible.{mode}_prompt"]), found
+    prompt = next(f for f in found if f.code == f"visible.{mode}_prompt")
+    assert prompt.location.startswith("first audio track, samples")
+    assert prompt.details["location"] == "start" and prompt.details["onset_s"] < 1.0
+    assert prompt.details["stream"] == "first audio track" and "§5.3" in prompt.source

@@ -5,7 +5,7 @@ the generation element (``生成`` and/or ``合成``). Two detector objects:
 
 * :data:`DETECTOR` (``visible``, expensive, run with ``inspect --deep``): offline OCR of
   images and of video frames (:mod:`synthlabel.detect._ocr`), and the rhythm / voice prompt in
-  audio (:mod:`synthlabel.detect._prompts`);
+  audio and in a video's first audio track (:mod:`synthlabel.detect._prompts`);
 * :data:`TEXT_DETECTOR` (``visible-text``, cheap): the notice in plain text, Markdown, HTML,
   PDF and DOCX.
 
@@ -18,7 +18,8 @@ Codes: ``visible.caption`` (image/video caption with both elements, moderate; de
 text, box, measured ink height, its ratio to the short side, the position and whether it
 complies, with the failing rule), ``visible.partial`` (one element only, e.g. ``即梦AI``;
 weak), ``visible.notice`` (text/document notice with both elements; moderate),
-``visible.voice_prompt`` and ``visible.rhythm_prompt`` (audio; moderate).
+``visible.voice_prompt`` and ``visible.rhythm_prompt`` (audio, or a video's first audio track:
+location ``first audio track, ...``; moderate).
 """
 
 from __future__ import annotations
@@ -542,6 +543,35 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
     return out
 
 
+def _video_audio_findings(
+    det_id: str, asset: Asset, options: DetectOptions, captions: list[Finding]
+) -> list[Finding]:
+    """The rhythm and voice prompts in a video's first audio track, read like an audio file
+    (the first and last ``_prompts.WINDOW_S`` seconds, decoded by ffmpeg; a video without audio
+    has none). When the voice check cannot run (espeak-ng missing) the caption findings carry
+    the note; with no finding at all :class:`PromptCheckSkipped` is raised as for audio."""
+    try:
+        found = _audio_findings(det_id, asset, options)
+    except PromptCheckSkipped as exc:
+        if not captions:
+            raise
+        note = str(exc)
+        captions[:] = [
+            Finding(**{**f.__dict__, "details": {**f.details, "note": note}}) for f in captions
+        ]
+        return []
+    return [
+        Finding(
+            **{
+                **f.__dict__,
+                "location": f"first audio track, {f.location}",
+                "details": {**f.details, "stream": "first audio track"},
+            }
+        )
+        for f in found
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # The OCR / audio detector
 
@@ -566,7 +596,8 @@ class VisibleDetector:
                         return _audio_findings(self.id, asset, options)
                 except SynthlabelError:
                     return []
-            return _video_findings(self.id, asset, options)
+            out = _video_findings(self.id, asset, options)
+            return out + _video_audio_findings(self.id, asset, options, out)
         if fmt in AUDIO_FORMATS or asset.media_kind == "audio":
             return _audio_findings(self.id, asset, options)
         return []
