@@ -52,6 +52,7 @@ from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.cli.scan_cmd import scan as scan_command
 from synthlabel.cli.serve_cmd import audit_app, db_app, serve, users_app
+from synthlabel.cli.worker_cmd import retention_app, worker
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
 from synthlabel.model.results import (
@@ -84,6 +85,8 @@ app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.command("worker")(worker)
+app.add_typer(retention_app, name="retention")
 
 _emit_json = emit_json
 _progress = progress
