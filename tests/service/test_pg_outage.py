@@ -11,6 +11,7 @@ and the audit chain verifies.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -85,10 +86,8 @@ def test_killed_connections_during_ingest_and_work_lose_nothing(
         worker = Worker(svc.settings, retention_every=0, poll=0.05)
         deadline = time.monotonic() + 120
         while True:
-            try:
+            with contextlib.suppress(DatabaseUnavailable):
                 worker.run_until_idle()
-            except DatabaseUnavailable:
-                pass
             with svc.session() as s:
                 try:
                     left = s.scalar(select(func.count()).where(WorkItem.status != "done"))

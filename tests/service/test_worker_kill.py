@@ -89,7 +89,7 @@ def test_sigkill_mid_job_then_every_item_done_exactly_once(svc: Service) -> None
 
     time.sleep(LEASE_S + 0.5)  # the killed worker's lease runs out
     second = _worker(svc, "--once", "--json")
-    out, err = second.communicate(timeout=120)
+    _out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err.decode()
 
     with svc.session() as s:

@@ -14,15 +14,17 @@ from synthlabel.service.api import (
     audit,
     auth,
     complaints,
+    generation_log,
     health,
     identity,
+    ingest,
     providers,
     refutations,
     reports,
     review,
     users,
+    webhooks,
 )
-from synthlabel.service.api import generation_log, ingest, webhooks
 from synthlabel.service.api.deps import AppState
 from synthlabel.service.api.errors import install_error_handlers
 from synthlabel.service.db.engine import make_engine, session_factory
