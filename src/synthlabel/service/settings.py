@@ -152,9 +152,7 @@ def default_blob_dir(database_url: str) -> Path:
 
 def ingest_roots(settings: Settings) -> list[Path]:
     """The directories path ingest may read from (resolved; empty: path ingest is off)."""
-    return [
-        Path(p).expanduser().resolve() for p in settings.ingest_roots.split(os.pathsep) if p
-    ]
+    return [Path(p).expanduser().resolve() for p in settings.ingest_roots.split(os.pathsep) if p]
 
 
 def default_secret_file(database_url: str) -> Path:
