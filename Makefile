@@ -8,17 +8,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthlabel-installed
 SYSSTAMP := .make/system-deps
 # libgl1/libglib2.0-0: opencv-python (pulled in by rapidocr for the [ocr] extra) links them
-APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl webp libheif-examples libtiff-tools ffmpeg espeak-ng unzip libgl1 libglib2.0-0
+# chromium: the web UI's browser tests (tests/browser) drive it headless through Playwright
+APT_PACKAGES := libimage-exiftool-perl fonts-noto-cjk fontconfig poppler-utils openssl webp libheif-examples libtiff-tools ffmpeg espeak-ng unzip libgl1 libglib2.0-0 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck fuzz bench bench-detect install system-deps clean
+.PHONY: demo serve-demo test lint typecheck fuzz bench bench-detect install system-deps clean
 
 install: $(STAMP) $(SYSSTAMP)
 
 # Debian packages: exiftool (independent reader for the tests), a CJK font for visible labels.
 $(SYSSTAMP):
 	@mkdir -p .make
-	@if ! command -v exiftool >/dev/null || ! fc-list :lang=zh family | grep -q . || ! command -v pdfinfo >/dev/null || ! command -v webpmux >/dev/null || ! command -v heif-info >/dev/null || ! command -v tiffinfo >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v unzip >/dev/null || ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libGL.so.1 '; then \
+	@if ! command -v exiftool >/dev/null || ! fc-list :lang=zh family | grep -q . || ! command -v pdfinfo >/dev/null || ! command -v webpmux >/dev/null || ! command -v heif-info >/dev/null || ! command -v tiffinfo >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v unzip >/dev/null || ! test -x /usr/bin/chromium || ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libGL.so.1 '; then \
 		echo "installing Debian packages: $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
@@ -33,6 +34,14 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/python -m synthlabel.demo
+	@# the supervision service's demo database (web UI): seeded here, started by `make serve-demo`
+	$(BIN)/synthlabel demo-data --database-url sqlite:///demo-out/service.db
+	@echo "web UI: run 'make serve-demo' and open http://127.0.0.1:8000/"
+
+# The web UI on the demo database (blocks; Ctrl-C stops it). Seeds it first if needed.
+serve-demo: install
+	$(BIN)/synthlabel demo-data --database-url sqlite:///demo-out/service.db
+	$(BIN)/synthlabel serve --database-url sqlite:///demo-out/service.db --port 8000
 
 test: install
 	$(BIN)/ruff check src tests bench

@@ -48,6 +48,7 @@ from synthlabel.cli._common import (
     progress,
     run_jobs_with_progress,
 )
+from synthlabel.cli.demo_data_cmd import demo_data
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.cli.scan_cmd import scan as scan_command
@@ -87,6 +88,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.command("worker")(worker)
 app.add_typer(retention_app, name="retention")
+app.command("demo-data")(demo_data)
 
 _emit_json = emit_json
 _progress = progress

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from synthlabel import __version__
+from synthlabel.service import web
 from synthlabel.service.api import (
     audit,
     auth,
@@ -73,5 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    web.install(app)  # the HTML pages (after the error handlers: it wraps them for UI paths)
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
     return app

@@ -526,8 +526,15 @@ def import_providers(
     """Import providers, services and filings from CSV (columns: ``GET
     /providers/import/columns``). All or nothing: any bad row and nothing is written; the
     422 answer lists every row error (``row`` 1 = the first data row)."""
-    name = file.filename or "upload.csv"
-    rows = _parse_csv(file.file.read(), name)
+    result = import_csv(db, file.file.read(), file.filename or "upload.csv")
+    db.commit()
+    return result
+
+
+def import_csv(db: Session, data: bytes, name: str) -> ImportResult:
+    """Import a providers CSV in ``db``'s transaction (the caller commits); ApiProblem 422
+    listing every problem, after rolling back, when any row is bad. Shared with the web UI."""
+    rows = _parse_csv(data, name)
     try:
         result, errors = _import_rows(db, rows)
     except ValidationError as exc:  # pragma: no cover - rows were validated above
@@ -539,5 +546,4 @@ def import_providers(
             422, "Invalid input", f"{name}: {len(errors)} problem(s); nothing was imported", errors
         )
     audit.record(db, "provider.import", "provider", None, {"file": name, **result.model_dump()})
-    db.commit()
     return result

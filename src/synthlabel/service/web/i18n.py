@@ -1,0 +1,433 @@
+"""The web UI's messages in English and Chinese, and how a request's language is chosen.
+
+The catalog is a Python dict: ``key -> (English, 中文)``; a message may hold ``{name}``
+placeholders filled by :meth:`Translator.__call__`. Language: ``?lang=en|zh`` (remembered in
+the ``synthlabel_lang`` cookie), else that cookie, else the ``Accept-Language`` header (any
+``zh`` first wins over a later ``en``), else English.
+
+``tests/service/test_web.py`` checks that every key a template or page uses exists in both
+languages and that every value of the models' enumerations has a label.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+
+LANGS = ("en", "zh")
+LANG_COOKIE = "synthlabel_lang"
+log = logging.getLogger("synthlabel.service.web")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # --- frame ---
+    "app.name": ("synthlabel supervision", "synthlabel 标识监管"),
+    "app.footer": (
+        "AI-generated content labelling supervision (GB 45438-2025)",
+        "人工智能生成合成内容标识监管（GB 45438-2025）",
+    ),
+    "nav.dashboard": ("Dashboard", "概览"),
+    "nav.review": ("Review queue", "审核队列"),
+    "nav.complaints": ("Complaints", "投诉举报"),
+    "nav.providers": ("Providers & filings", "服务提供者与备案"),
+    "nav.audit": ("Audit log", "审计日志"),
+    "nav.file_complaint": ("File a complaint", "提交投诉"),
+    "nav.track_complaint": ("Track a complaint", "查询投诉进度"),
+    "nav.login": ("Log in", "登录"),
+    "nav.logout": ("Log out", "退出"),
+    "role.admin": ("admin", "管理员"),
+    "role.reviewer": ("reviewer", "审核员"),
+    "role.provider": ("provider", "服务提供者"),
+    "role.public": ("public", "公众"),
+    # --- common ---
+    "common.any": ("Any", "全部"),
+    "common.filter": ("Filter", "筛选"),
+    "common.search": ("Search", "搜索"),
+    "common.none_yet": ("Nothing here yet.", "暂无数据。"),
+    "common.optional": ("(optional)", "（选填）"),
+    "common.fix_errors": ("Please correct the fields marked below.", "请修改下方标出的内容。"),
+    "common.too_long": ("At most {n} characters.", "最多 {n} 个字符。"),
+    "common.control_chars": ("Contains control characters.", "包含控制字符。"),
+    "common.newer": ("Newer", "较新"),
+    "common.older": ("Older", "较早"),
+    "common.previous": ("Previous", "上一页"),
+    "common.next": ("Next", "下一页"),
+    "common.showing": ("{start}–{end} of {n}", "第 {start}–{end} 条，共 {n} 条"),
+    # --- login ---
+    "login.title": ("Log in", "登录"),
+    "login.intro": (
+        "Reviewers and administrators of the supervision service.",
+        "供监管服务的审核员和管理员使用。",
+    ),
+    "login.name": ("User name", "用户名"),
+    "login.password": ("Password", "密码"),
+    "login.submit": ("Log in", "登录"),
+    "login.failed": ("Wrong user name or password.", "用户名或密码错误。"),
+    "login.public_hint": ("Not staff?", "不是工作人员？"),
+    # --- errors ---
+    "error.title": ("Something went wrong", "出错了"),
+    "error.title_400": ("Bad request", "请求有误"),
+    "error.title_403": ("Not allowed", "无权访问"),
+    "error.title_404": ("Not found", "未找到"),
+    "error.title_405": ("Not allowed", "不支持的操作"),
+    "error.title_409": ("Cannot do that now", "当前无法执行"),
+    "error.title_413": ("Upload too large", "上传文件过大"),
+    "error.title_422": ("Invalid input", "输入有误"),
+    "error.title_429": ("Too many requests", "请求过于频繁"),
+    "error.title_500": ("Server error", "服务器错误"),
+    "error.home": ("Back to the start page", "返回首页"),
+    "error.forbidden": (
+        "Your role ({role}) may not open this page.",
+        "您的角色（{role}）无权打开此页面。",
+    ),
+    "error.csrf": (
+        "The form was stale or not sent from this site (CSRF check). Reload the page and try "
+        "again.",
+        "表单已过期或并非从本站提交（CSRF 校验未通过）。请刷新页面后重试。",
+    ),
+    "error.csrf_form": (
+        "The form expired (CSRF check). Reload the page and send it again.",
+        "表单已过期（CSRF 校验未通过）。请刷新页面后重新提交。",
+    ),
+    "error.rate": (
+        "Too many requests from your address; wait a minute and try again.",
+        "您的请求过于频繁，请稍候一分钟再试。",
+    ),
+    "error.not_found": ("There is no page at this address.", "此地址没有页面。"),
+    "error.bad_input": ("The request had an invalid value: {where}.", "请求中的值无效：{where}。"),
+    "error.too_large": (
+        "The upload is larger than the service accepts.",
+        "上传内容超出服务允许的大小。",
+    ),
+    "error.internal": (
+        "The service could not complete the request. It has been logged.",
+        "服务未能完成此请求，已记录日志。",
+    ),
+    "error.no_item": ("No item with id {id}.", "没有编号为 {id} 的内容。"),
+    "error.no_provider": ("No provider with id {id}.", "没有编号为 {id} 的服务提供者。"),
+    # --- flashes (after a redirect) ---
+    "flash.claimed": ("Claimed. The item is yours for 30 minutes.", "已领取，30 分钟内由您处理。"),
+    "flash.released": ("Released back to the queue.", "已退回队列。"),
+    "flash.decided": ("Decision recorded.", "处理决定已记录。"),
+    "flash.queue_empty": ("Nothing is waiting in this queue.", "该队列中没有待处理事项。"),
+    # --- flows ---
+    "flow.no_job": ("No review job #{id}.", "没有编号为 #{id} 的审核任务。"),
+    "flow.not_claimable": (
+        "Job #{id} is not waiting any more (someone claimed or decided it).",
+        "任务 #{id} 已不在等待状态（已被他人领取或处理）。",
+    ),
+    "flow.not_yours": ("Job #{id} is not claimed by you.", "任务 #{id} 不是由您领取的。"),
+    "flow.claim_first": (
+        "Claim job #{id} before deciding it (your claim may have expired).",
+        "请先领取任务 #{id} 再作决定（您的领取可能已过期）。",
+    ),
+    "flow.bad_outcome": ("Choose an outcome.", "请选择处理结果。"),
+    "flow.need_reason": ("Give a reason (at least 3 characters).", "请填写理由（至少 3 个字符）。"),
+    "flow.bad_category": ("Choose a category.", "请选择类别。"),
+    # --- dashboard ---
+    "dash.window": ("Last {days} days, UTC", "最近 {days} 天（UTC）"),
+    "dash.pending_review": ("Waiting for review", "待审核"),
+    "dash.open_complaints": ("Open complaints", "未办结投诉"),
+    "dash.items_window": ("Items, {days} days", "{days} 天内容数"),
+    "dash.decisions_window": ("Decisions, {days} days", "{days} 天处理决定"),
+    "dash.providers": ("Providers", "服务提供者"),
+    "dash.items_per_day": ("Items per day by verdict", "每日内容数（按判定结果）"),
+    "dash.queue_sizes": ("Open jobs per queue", "各队列待办任务"),
+    "dash.complaints_by_status": ("Complaints by status", "投诉状态分布"),
+    "dash.recent_items": ("Latest items", "最新内容"),
+    "dash.no_data": ("No data yet", "暂无数据"),
+    # --- review ---
+    "review.claim_next": ("Claim next", "领取下一条"),
+    "review.all_queues": ("All queues", "全部队列"),
+    "review.status": ("Status", "状态"),
+    "review.subject": ("Subject", "对象"),
+    "review.queue": ("Queue", "队列"),
+    "review.reason": ("Why queued", "入队原因"),
+    "review.due": ("Due", "截止时间"),
+    "review.claim": ("Claim", "领取"),
+    "review.open": ("Open", "打开"),
+    "review.release": ("Release", "退回"),
+    "review.empty": ("No jobs match.", "没有符合条件的任务。"),
+    "review.job": ("Job", "任务"),
+    "queue.label-check": ("Label check", "标识核查"),
+    "queue.complaint": ("Complaints", "投诉"),
+    "queue.appeal": ("Appeals", "申诉"),
+    "queue.rumour": ("Rumours", "谣言"),
+    "jobstatus.open": ("Open", "未完成"),
+    "jobstatus.pending": ("Waiting", "待领取"),
+    "jobstatus.claimed": ("Claimed", "处理中"),
+    "jobstatus.decided": ("Decided", "已处理"),
+    "jobstatus.expired": ("Expired", "已过期"),
+    "jobstatus.all": ("All", "全部"),
+    # --- items ---
+    "item.title": ("Item", "内容"),
+    "item.id": ("Item", "内容"),
+    "item.kind": ("Type", "类型"),
+    "item.verdict": ("Verdict", "判定"),
+    "item.source": ("Source", "来源"),
+    "item.created": ("Created", "创建时间"),
+    "item.size": ("Size", "大小"),
+    "item.provider": ("Provider", "服务提供者"),
+    "item.retain_until": ("Kept until", "保存至"),
+    "item.preview": ("Preview", "预览"),
+    "item.reveal": ("Reveal", "显示"),
+    "item.hide": ("Hide", "隐藏"),
+    "item.shielded": ("Blurred · greyscale · muted", "已模糊 · 灰度 · 静音"),
+    "item.wellness": (
+        "Media are blurred, greyscale and muted until you reveal them.",
+        "为保护审核员，媒体默认模糊、灰度显示并静音，点击“显示”后查看。",
+    ),
+    "item.no_blob": ("No stored copy of this item.", "未保存该内容的副本。"),
+    "item.aigc_record": ("AIGC record (implicit label)", "隐式标识（AIGC 元数据）"),
+    "item.no_record": ("No AIGC record in the file.", "文件中没有 AIGC 元数据。"),
+    "item.details": ("Details", "详细信息"),
+    "item.evidence": ("Evidence", "证据"),
+    "item.no_evidence": ("No findings.", "没有检出项。"),
+    "item.decision": ("Decision", "处理决定"),
+    "item.claim_first": ("Claim this job to decide it.", "领取该任务后才能作出处理决定。"),
+    "item.claimed_by_other": ("{name} is working on this job.", "{name} 正在处理该任务。"),
+    "item.job_closed": ("This job is closed.", "该任务已结束。"),
+    "item.no_job": ("This item is not in a review queue.", "该内容不在审核队列中。"),
+    "item.history": ("History", "处理记录"),
+    "evidence.source": ("Source", "来源"),
+    "evidence.strength": ("Strength", "强度"),
+    "evidence.location": ("Location", "位置"),
+    "evidence.summary": ("Finding", "检出内容"),
+    "strength.conclusive": ("conclusive", "确证"),
+    "strength.strong": ("strong", "强"),
+    "strength.moderate": ("moderate", "中"),
+    "strength.weak": ("weak", "弱"),
+    "verdict.confirmed": ("Confirmed AI", "确认生成合成"),
+    "verdict.possible": ("Possibly AI", "可能生成合成"),
+    "verdict.suspected": ("Suspected AI", "疑似生成合成"),
+    "verdict.no_trace": ("No trace", "未发现痕迹"),
+    "verdict.pending": ("Not inspected", "未检测"),
+    "media.image": ("Image", "图片"),
+    "media.audio": ("Audio", "音频"),
+    "media.video": ("Video", "视频"),
+    "media.text": ("Text", "文本"),
+    "media.document": ("Document", "文档"),
+    "media.unknown": ("Unknown", "未知"),
+    "origin.generated": ("generated", "生成"),
+    "origin.uploaded": ("uploaded", "上传"),
+    "rstate.visible": ("visible", "正常展示"),
+    "rstate.labelled": ("labelled", "已加标识"),
+    "rstate.noticed": ("with notice", "已加提示"),
+    "rstate.taken_down": ("taken down", "已下架"),
+    "rstate.refuted": ("refuted", "已辟谣"),
+    # --- decisions ---
+    "decide.outcome": ("Outcome", "处理结果"),
+    "decide.preset": ("Common reasons", "常用理由"),
+    "decide.reason": ("Reason", "理由"),
+    "decide.reason_hint": (
+        "Why (kept with the decision and shown in the audit log)",
+        "理由（随决定保存，并记入审计日志）",
+    ),
+    "decide.submit": ("Record decision", "提交决定"),
+    "outcome.label": ("Add label", "添加标识"),
+    "outcome.add_notice": ("Add notice", "添加提示"),
+    "outcome.take_down": ("Take down", "下架"),
+    "outcome.restore": ("Restore", "恢复"),
+    "outcome.refute": ("Refute", "辟谣"),
+    "outcome.no_action": ("No action", "无需处理"),
+    "outcome_help.label": ("Mark it as AI-generated", "标注为人工智能生成"),
+    "outcome_help.add_notice": ("Show a notice next to it", "在内容旁显示提示"),
+    "outcome_help.take_down": ("Remove it from view", "停止展示"),
+    "outcome_help.restore": ("Undo an earlier action", "撤销此前的处理"),
+    "outcome_help.refute": ("Attach a refutation", "附加辟谣信息"),
+    "outcome_help.no_action": ("Nothing to change", "无需变更"),
+    "preset.ai_unlabelled": ("AI-generated content without a label", "生成合成内容未添加标识"),
+    "preset.label_ok": ("The label is present and correct", "标识存在且正确"),
+    "preset.label_wrong": ("The label is wrong or misleading", "标识错误或具有误导性"),
+    "preset.notice_added": (
+        "A notice tells viewers it may be generated",
+        "已提示用户该内容可能为生成合成",
+    ),
+    "preset.rights": ("Infringes someone's rights", "侵犯他人合法权益"),
+    "preset.rumour": ("Matches a refuted rumour", "与已辟谣的谣言一致"),
+    "hist.decided": ("decided: {outcome}", "作出决定：{outcome}"),
+    "hist.status": ("{what} → {status}", "{what} → {status}"),
+    "hist.state": ("item state → {state}", "内容状态 → {state}"),
+    "object.review_job": ("review job", "审核任务"),
+    "object.complaint": ("complaint", "投诉"),
+    "object.content_record": ("item", "内容"),
+    "action.content_record.create": ("item recorded", "内容已登记"),
+    "action.content_record.update": ("item updated", "内容已更新"),
+    "action.review_job.create": ("queued for review", "进入审核队列"),
+    "action.inspection.create": ("inspected", "已检测"),
+    "action.routing.shadow_match": ("a background rule matched", "后台规则命中"),
+    # --- complaints ---
+    "complaint.new_title": ("File a complaint or report", "投诉举报"),
+    "complaint.intro": (
+        "Report AI-generated content that is not labelled, a wrong label, a rights "
+        "infringement or a rumour. You get a ticket number to follow the case.",
+        "举报未添加标识的生成合成内容、错误标识、侵权或谣言。提交后您将获得一个工单号，用于查询处理进度。",
+    ),
+    "complaint.category": ("Category", "类别"),
+    "complaint.subject": ("What it is about", "举报对象"),
+    "complaint.subject_hint": (
+        "A link, an item id or the file's SHA-256",
+        "链接、内容编号或文件的 SHA-256",
+    ),
+    "complaint.description": ("What is wrong", "问题描述"),
+    "complaint.contact": ("How to reach you", "联系方式"),
+    "complaint.contact_hint": ("E-mail or phone; only staff see it", "邮箱或电话，仅工作人员可见"),
+    "complaint.submit": ("Send", "提交"),
+    "complaint.err_category": ("Choose a category.", "请选择类别。"),
+    "complaint.err_description": (
+        "Describe the problem in at least 10 characters.",
+        "请至少用 10 个字符描述问题。",
+    ),
+    "complaint.status_title": ("Complaint status", "投诉处理进度"),
+    "complaint.ticket": ("Ticket", "工单号"),
+    "complaint.lookup": ("Look up", "查询"),
+    "complaint.not_found": ("No complaint with ticket {ticket}.", "没有工单号为 {ticket} 的投诉。"),
+    "complaint.thanks": (
+        "Thank you. Your complaint was received; keep the ticket number.",
+        "感谢您的反馈，投诉已受理，请保存工单号。",
+    ),
+    "complaint.received": ("Received", "受理时间"),
+    "complaint.due": ("Answer due", "答复期限"),
+    "complaint.resolved": ("Closed", "办结时间"),
+    "complaint.resolution": ("Outcome", "处理结果"),
+    "complaint.bookmark": (
+        "Bookmark this page or keep the ticket number to check again later.",
+        "请收藏本页或保存工单号，以便日后查询。",
+    ),
+    "category.unlabelled_ai": ("AI content without a label", "生成合成内容未标识"),
+    "category.wrong_label": ("Wrong or misleading label", "标识错误或误导"),
+    "category.rights": ("Infringes my rights", "侵犯本人权益"),
+    "category.rumour": ("Rumour / false information", "谣言 / 虚假信息"),
+    "category.other": ("Something else", "其他"),
+    "cstatus.received": ("Received", "已受理"),
+    "cstatus.in_review": ("In review", "处理中"),
+    "cstatus.resolved": ("Resolved", "已办结"),
+    "cstatus.rejected": ("Rejected", "不予受理"),
+    "cstatus.open": ("Open", "未办结"),
+    "cstatus.all": ("All", "全部"),
+    # --- providers and filings ---
+    "providers.search": ("Name or credit code", "名称或统一社会信用代码"),
+    "providers.name": ("Provider", "服务提供者"),
+    "providers.credit_code": ("Credit code", "统一社会信用代码"),
+    "providers.kind": ("Kind", "类型"),
+    "providers.services": ("Services", "服务"),
+    "providers.filings": ("Algorithm filings", "算法备案"),
+    "providers.filing_state": ("Filing status", "备案状态"),
+    "providers.details": ("Details", "基本信息"),
+    "providers.provider_code": ("Provider code (in AIGC records)", "服务提供者编码（写入元数据）"),
+    "providers.contact": ("Contact", "联系方式"),
+    "providers.items": ("Latest items from this provider", "该服务提供者的最新内容"),
+    "providers.import": ("Import from CSV", "从 CSV 导入"),
+    "providers.import_help": (
+        "UTF-8 CSV with a header row. All or nothing: any bad row and nothing is imported. "
+        "Columns:",
+        "UTF-8 编码、带表头的 CSV。全部成功才导入：任一行有误则不导入任何内容。列：",
+    ),
+    "providers.import_submit": ("Import", "导入"),
+    "import.no_file": ("Choose a CSV file.", "请选择 CSV 文件。"),
+    "import.row": ("Row", "行"),
+    "import.column": ("Column", "列"),
+    "import.problem": ("Problem", "问题"),
+    "import.done": (
+        "Imported {rows} rows: {providers_created} providers created, {providers_updated} "
+        "updated, {services_created} services, {filings_created} filings created, "
+        "{filings_updated} updated.",
+        "已导入 {rows} 行：新建服务提供者 {providers_created} 个、更新 {providers_updated} 个，"
+        "新建服务 {services_created} 个，新建备案 {filings_created} 条、"
+        "更新 {filings_updated} 条。",
+    ),
+    "pkind.generation": ("generation service", "生成合成服务"),
+    "pkind.platform": ("content platform", "内容传播平台"),
+    "pkind.both": ("both", "两者皆是"),
+    "filing.no": ("Filing number", "备案号"),
+    "filing.algorithm": ("Algorithm", "算法名称"),
+    "filing.kind": ("Kind", "类型"),
+    "filing.status": ("Status", "状态"),
+    "filing.assessment": ("Security assessment", "安全评估"),
+    "filing.valid": ("Valid", "有效期"),
+    "fstatus.pending": ("pending", "待审"),
+    "fstatus.filed": ("filed", "已备案"),
+    "fstatus.revoked": ("revoked", "已撤销"),
+    "fstatus.cancelled": ("cancelled", "已注销"),
+    "assess.not_required": ("not required", "无需评估"),
+    "assess.pending": ("pending", "评估中"),
+    "assess.passed": ("passed", "已通过"),
+    "assess.failed": ("failed", "未通过"),
+    # --- audit ---
+    "audit.verify": ("Verify chain", "校验哈希链"),
+    "audit.verify_ok": (
+        "The chain is intact: {checked} events checked up to seq {seq}.",
+        "哈希链完整：已校验 {checked} 条事件，至序号 {seq}。",
+    ),
+    "audit.head_signed": ("the signed head matches", "签名的链头一致"),
+    "audit.verify_bad": (
+        "The chain is broken at seq {seq}: {kind}",
+        "哈希链在序号 {seq} 处断裂：{kind}",
+    ),
+    "auditproblem.edited": ("a row was edited", "记录被修改"),
+    "auditproblem.inserted": ("rows were inserted", "记录被插入"),
+    "auditproblem.deleted": ("rows were deleted", "记录被删除"),
+    "auditproblem.broken_link": ("a link is broken", "链接断裂"),
+    "auditproblem.head": ("the chain head does not match", "链头不一致"),
+    "audit.object_type": ("Object type", "对象类型"),
+    "audit.action": ("Action", "操作"),
+    "audit.actor": ("Actor", "操作者"),
+    "audit.seq": ("Seq", "序号"),
+    "audit.time": ("Time", "时间"),
+    "audit.object": ("Object", "对象"),
+    "audit.payload": ("Details", "详情"),
+    "audit.hash": ("Hash", "哈希"),
+}
+
+
+class Translator:
+    """``t(key, **values)``: the message in this language, placeholders filled."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGS else "en"
+        self._index = LANGS.index(self.lang)
+
+    def has(self, key: str) -> bool:
+        return key in MESSAGES
+
+    def __call__(self, key: str, **values: object) -> str:
+        pair = MESSAGES.get(key)
+        if pair is None:
+            log.warning("web UI: no message %r", key)
+            return key.rsplit(".", 1)[-1].replace("_", " ")
+        text = pair[self._index]
+        if values:
+            try:
+                return text.format(**values)
+            except (KeyError, IndexError, ValueError):
+                return text
+        return text
+
+
+def pick_language(request: Request) -> str:
+    """``?lang=``, else the language cookie, else Accept-Language, else English."""
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in LANGS:
+        return cookie
+    return from_accept_language(request.headers.get("accept-language", ""))
+
+
+def from_accept_language(header: str) -> str:
+    """The best of our languages for an ``Accept-Language`` header (English if none)."""
+    best, best_q = "en", -1.0
+    for part in header.split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang is not None and q > best_q:  # higher q wins; on a tie the earlier entry
+            best, best_q = lang, q
+    return best
