@@ -124,6 +124,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "flow.bad_outcome": ("Choose an outcome.", "请选择处理结果。"),
     "flow.need_reason": ("Give a reason (at least 3 characters).", "请填写理由（至少 3 个字符）。"),
     "flow.bad_category": ("Choose a category.", "请选择类别。"),
+    "flow.missing": ("Not found: {detail}", "未找到：{detail}"),
+    "flow.refused": ("Cannot do that: {detail}", "无法执行：{detail}"),
+    "flow.need_source": (
+        "A refutation needs the URL of its source.",
+        "辟谣需要填写信息来源链接。",
+    ),
     # --- dashboard ---
     "dash.window": ("Last {days} days, UTC", "最近 {days} 天（UTC）"),
     "dash.pending_review": ("Waiting for review", "待审核"),
@@ -224,6 +230,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "理由（随决定保存，并记入审计日志）",
     ),
     "decide.submit": ("Record decision", "提交决定"),
+    "decide.source_url": ("Source URL", "来源链接"),
+    "decide.source_hint": ("(needed to refute)", "（辟谣时必填）"),
     "outcome.label": ("Add label", "添加标识"),
     "outcome.add_notice": ("Add notice", "添加提示"),
     "outcome.take_down": ("Take down", "下架"),

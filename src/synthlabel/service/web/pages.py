@@ -590,6 +590,7 @@ def review_decide(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     outcome: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
+    source_url: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     ctx = need(request, db, *STAFF)
     check_csrf(ctx, csrf_token)
@@ -598,10 +599,10 @@ def review_decide(
     if job is None:
         raise WebError(404, "flow.no_job", id=job_id)
     try:
-        flows.decide(db, ctx.user, job_id, outcome, reason)
+        flows.decide(db, ctx.user, job_id, outcome, reason, source_url)
     except flows.FlowError as exc:
         db.rollback()
-        form = {"outcome": outcome, "reason": reason}
+        form = {"outcome": outcome, "reason": reason, "source_url": source_url}
         message = ctx.t(exc.key, **exc.kwargs)
         if job.subject_type == flows.SUBJECT_CONTENT:
             return item_page(ctx, job.subject_id, job.id, error=message, form=form, status=422)
@@ -654,7 +655,7 @@ def job_page(
         claimed_by=_user_name(ctx.db, job.claimed_by),
         outcomes=DECISION_OUTCOMES,
         presets=REASON_PRESETS,
-        form=form or {"outcome": "", "reason": ""},
+        form=form or {"outcome": "", "reason": "", "source_url": ""},
         error=error,
         history=_history_rows(ctx, events, decisions),
     )
@@ -821,7 +822,7 @@ def item_page(
         provider=provider,
         outcomes=DECISION_OUTCOMES,
         presets=REASON_PRESETS,
-        form=form or {"outcome": "", "reason": ""},
+        form=form or {"outcome": "", "reason": "", "source_url": ""},
         error=error,
         history=_history_rows(ctx, events, decisions),
     )
@@ -919,13 +920,29 @@ def complaint_submit(
     rate_limit(ctx)
     if ctx.user is None:
         db.info["actor"] = "public:web"
-    complaint = flows.file_complaint(
-        db,
-        category=category,
-        subject_ref=subject_ref,
-        description=description,
-        contact=contact,
-    )
+    try:
+        complaint = flows.file_complaint(
+            db,
+            category=category,
+            subject_ref=subject_ref,
+            description=description,
+            contact=contact,
+            sla_text=str(getattr(app_state(request).settings, "complaint_sla_hours", "") or ""),
+        )
+    except (flows.FlowError, ValueError) as exc:
+        db.rollback()
+        key = exc.key if isinstance(exc, flows.FlowError) else "flow.refused"
+        kwargs = exc.kwargs if isinstance(exc, flows.FlowError) else {"detail": str(exc)}
+        return render(
+            ctx,
+            "complaint_new.html",
+            422,
+            section="complaints",
+            form_csrf=_anon_token(ctx),
+            categories=COMPLAINT_CATEGORIES,
+            form=form,
+            errors={"description": t(key, **kwargs)},
+        )
     db.commit()
     return redirect(f"/complaints/status?ticket={quote(complaint.ticket_no)}&new=1")
 
