@@ -57,7 +57,7 @@ class IdentityError(ValueError):
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_USCC_CHARS = "0123456789ABCDEFGHJKLNPQRTUWXY"
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _MOBILE_RE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 
