@@ -314,6 +314,9 @@ def test_voice_prompt_mixed_into_audio(clips: dict[str, Path], tmp_path: Path) -
     # the audio keeps its length (mixed in, not prepended): lip sync is unchanged
     assert abs(float(sb["duration"]) - float(sa["duration"])) < 0.05
     assert any("cut off" in w for w in r.warnings)  # 4.7 s prompt on a 3 s clip
+    # The encoder spent almost nothing on the silent source track; the re-encode with the
+    # speech in it must not copy that bitrate (a 1 kbit/s AAC track leaves no words).
+    assert int(sa["bit_rate"]) < 16_000 <= 30_000 <= int(sb["bit_rate"])
 
 
 @needs_espeak

@@ -72,6 +72,8 @@ NEAR_AUDIO = 0.33
 EXACT_ORB = 40
 NEAR_ORB = 20
 MIN_ORB_VOTES = 3
+#: The first few ORB-voted entries are verified whatever their vote count.
+ORB_ALWAYS_VERIFY = 4
 ORB_VERIFY = 24
 ORB_INDEXED = 128
 #: Least overlap for a video (frames) or audio (sub-fingerprints, ~3 s) match.
@@ -504,9 +506,14 @@ class Registry:
             and content.points is not None
             and len(content.descriptors) >= MIN_ORB_VOTES
         ):
-            votes = [v for v in self._orb_votes(content.descriptors) if v[1] >= MIN_ORB_VOTES]
-            for e, n in votes[:ORB_VERIFY]:
-                if n < MIN_ORB_VOTES or (e in out and out[e].level == "exact"):
+            ranked = self._orb_votes(content.descriptors)
+            # The best-voted entries are checked even on one or two votes: soft textures'
+            # descriptors rarely keep a whole indexed piece, yet verify with 80-120 inliers.
+            votes = ranked[:ORB_ALWAYS_VERIFY] + [
+                v for v in ranked[ORB_ALWAYS_VERIFY:] if v[1] >= MIN_ORB_VOTES
+            ]
+            for e, _n in votes[:ORB_VERIFY]:
+                if e in out and out[e].level == "exact":
                     continue
                 inl = self._inliers(content, e)
                 if inl is None or inl < NEAR_ORB:

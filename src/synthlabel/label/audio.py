@@ -609,12 +609,23 @@ def _mp3_is_vbr(data: bytes) -> bool:
     return b"Xing" in head or b"VBRI" in head
 
 
+#: A track that carries a spoken or rhythm prompt is encoded at no less than this.
+PROMPT_MIN_BITRATE = 32000
+
+
 def audio_encoder_args(
-    stream: ff.StreamInfo, fmt_bitrate: int | None, spec: str = "", *, vbr: bool = False
+    stream: ff.StreamInfo,
+    fmt_bitrate: int | None,
+    spec: str = "",
+    *,
+    vbr: bool = False,
+    min_bitrate: int | None = None,
 ) -> tuple[list[str], int | None, list[str]]:
     """(ffmpeg args, bitrate, notes) to encode like ``stream``; ``spec`` e.g. ``":a:0"``.
 
-    ``vbr``: the source is a VBR MP3 (encoded in LAME's average-bitrate mode)."""
+    ``vbr``: the source is a VBR MP3 (encoded in LAME's average-bitrate mode).
+    ``min_bitrate``: never below this (a prompt mixed into a silent track: the encoder spent
+    ~1 kbit/s on the silence, which would leave nothing of the speech)."""
     codec = stream.codec
     notes: list[str] = []
     available = ff.encoders()
@@ -636,6 +647,8 @@ def audio_encoder_args(
     if not bitrate:
         bitrate = _LOSSY_DEFAULT_KBPS.get(codec, 128) * 1000
         how = "default (source bitrate unknown)"
+    if min_bitrate and bitrate < min_bitrate:
+        bitrate, how = min_bitrate, f"raised from {bitrate // 1000} kbit/s to keep the prompt"
     if codec == "opus":
         bitrate = max(6000, min(510000, bitrate))
     if codec == "mp3":
@@ -771,7 +784,11 @@ def render_audio_prompt(
             stream, prompt, start, middles, end, content_frames, input_index=0, prompt_index=1
         )
         enc, bitrate, enc_notes = audio_encoder_args(
-            stream, info.bit_rate, ":a:0", vbr=demuxer == "mp3" and _mp3_is_vbr(data)
+            stream,
+            info.bit_rate,
+            ":a:0",
+            vbr=demuxer == "mp3" and _mp3_is_vbr(data),
+            min_bitrate=PROMPT_MIN_BITRATE,
         )
         out = work / f"out.{format_id.lower()}"
         cover = (

@@ -29,6 +29,7 @@ from PIL import Image, ImageStat, UnidentifiedImageError
 from synthlabel.errors import MalformedInput, SynthlabelError, UnsupportedFormat
 from synthlabel.label import _ffmpeg as ff
 from synthlabel.label.audio import (
+    PROMPT_MIN_BITRATE,
     AudioPromptOptions,
     audio_encoder_args,
     prepare_prompt,
@@ -618,7 +619,9 @@ def render_video_caption(
                 "normalize=0[aout]"
             )
             maps += ["-map", "[aout]", "-map", "0:a?", "-map", f"-0:{a0.index}"]
-            aargs, _bitrate, anotes = audio_encoder_args(a0, None, ":a:0")
+            aargs, _bitrate, anotes = audio_encoder_args(
+                a0, None, ":a:0", min_bitrate=PROMPT_MIN_BITRATE
+            )
             codec_args += ["-c:a", "copy", *aargs]
             codec_args += ["-map_metadata:s:a:0", f"0:s:{a0.index}"]
             notes.extend(prompt.notes)
