@@ -100,7 +100,7 @@ def test_refute_flags_existing_and_future_matches(service: Service) -> None:
         flagged_events = s.scalars(
             select(WebhookDelivery).where(WebhookDelivery.event_kind == "item.flagged")
         ).all()
-        assert {d.payload["data"]["content_record_id"] for d in flagged_events} == {
+        assert {d.payload["content_record_id"] for d in flagged_events} == {
             rumour,
             same_file,
             near,

@@ -300,7 +300,7 @@ def test_decisions_change_the_item_and_are_immutable(service: Service) -> None:
         kinds = s.scalars(select(WebhookDelivery.event_kind)).all()
         assert kinds.count("item.decided") == 4
         payloads = s.scalars(select(WebhookDelivery.payload)).all()
-        assert {p["data"]["outcome"] for p in payloads} == {
+        assert {p["outcome"] for p in payloads} == {
             "label",
             "add_notice",
             "take_down",

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synthlabel.service import events
+from synthlabel.service import webhooks
 from synthlabel.service.db.models import COMPLAINT_CATEGORIES, Complaint, ContentRecord
 from synthlabel.service.db.types import utcnow
 from synthlabel.service.routing import COMPLAINT, enqueue, queue_by_name
@@ -144,7 +144,7 @@ def file_complaint(
         due_at=complaint.due_at,
         now=now,
     )
-    events.emit(session, "complaint.received", public_status(complaint))
+    webhooks.emit(session, "complaint.received", public_status(complaint))
     return complaint
 
 
@@ -190,5 +190,5 @@ def resolve(
     complaint.resolved_at = now or utcnow()
     complaint.resolution = f"{outcome}: {reason}"
     session.flush()
-    events.emit(session, "complaint.resolved", public_status(complaint))
+    webhooks.emit(session, "complaint.resolved", public_status(complaint))
     return {"type": "complaint", "complaint_id": complaint.id, "from": before, "to": "resolved"}

@@ -181,6 +181,7 @@ def _finish_item(
     source: str,
 ) -> dict[str, Any]:
     """Write an inspected item's effects in ``s`` (routing and webhooks included)."""
+    from synthlabel.service.refutation import check_refutations
     from synthlabel.service.routing import route_item
 
     if row.get("error"):
@@ -192,6 +193,7 @@ def _finish_item(
     apply_row(s, rec, row, inspection_source=source, extra_evidence=extra)
     rec.status = "done"
     s.flush()
+    check_refutations(s, rec)  # a copy of a refuted rumour gets its notice and the flag
     routed = route_item(s, rec)
     data = {
         "item_id": rec.id,

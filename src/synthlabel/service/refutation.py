@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from synthlabel.service import events
+from synthlabel.service import webhooks
 from synthlabel.service.db.models import ContentRecord, Finding, Inspection, RumourRefutation
 from synthlabel.service.db.types import utcnow
 
@@ -116,7 +116,7 @@ def flag(session: Session, record: ContentRecord, refutation: RumourRefutation) 
         )
     )
     session.flush()
-    events.emit(
+    webhooks.emit(
         session,
         "item.flagged",
         {"content_record_id": record.id, "flag": REFUTED_FLAG, "notice": notice},

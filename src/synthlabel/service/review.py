@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from synthlabel.service import audit, complaints, events, refutation
+from synthlabel.service import audit, complaints, refutation, webhooks
 from synthlabel.service.db.models import (
     DECISION_OUTCOMES,
     Appeal,
@@ -402,7 +402,7 @@ def decide(
     job.claimed_by = job.claimed_by or reviewer.user_id
     job.lease_until = None
     session.flush()
-    events.emit(session, "item.decided", decision_payload(job, decision, rec))
+    webhooks.emit(session, "item.decided", decision_payload(job, decision, rec))
     return decision
 
 
@@ -505,7 +505,7 @@ def file_appeal(
     )
     appeal.job_id = appeal_job.id
     session.flush()
-    events.emit(
+    webhooks.emit(
         session,
         "appeal.filed",
         {"appeal_id": appeal.id, "decision_id": decision_id, "job_id": appeal_job.id},
@@ -624,7 +624,7 @@ def resolve_appeal(
     rec = None
     if original_job is not None:
         rec, _ = _subject_record(session, original_job)
-    events.emit(
+    webhooks.emit(
         session,
         "appeal.resolved",
         {

@@ -52,12 +52,14 @@ def daily(
     """Counts per UTC day: items by ``provider`` or ``verdict``; review jobs created (and
     decided) by ``queue``. At most 366 days."""
     lo, hi, rows = _rows(db, group, start, to)
-    return DailyReport(
-        group=group,
-        from_=lo,
-        to=hi,
-        rows=[ReportRow(**r.__dict__) for r in rows],
-        total=sum(r.count for r in rows),
+    return DailyReport.model_validate(
+        {
+            "group": group,
+            "from": lo,
+            "to": hi,
+            "rows": [ReportRow(**r.__dict__) for r in rows],
+            "total": sum(r.count for r in rows),
+        }
     )
 
 
