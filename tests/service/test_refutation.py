@@ -3,6 +3,9 @@ upload (existing and future), attach the notice to their evidence and route them
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 from sqlalchemy import select
 
 from synthlabel.service import refutation
@@ -14,7 +17,8 @@ from synthlabel.service.db.models import (
     WebhookSubscription,
 )
 from synthlabel.service.db.types import utcnow
-from tests.service.conftest import Service
+from tests.service.conftest import Service, make_service
+from tests.service.ingest_helpers import jpeg, photo, run_worker, upload
 from tests.service.review_helpers import PDQ_A, P, add_item, flip_bits, record
 
 SHA = "cd" * 32
@@ -154,3 +158,28 @@ def test_refutation_by_hash_only_and_errors(service: Service) -> None:
     r = c.post(f"{P}/refutations/{ref_id}/withdraw", headers=h)
     assert r.status_code == 200 and r.json()["flagged"] == [item]
     assert c.post(f"{P}/refutations/{ref_id}/withdraw", headers=h).status_code == 409
+
+
+def test_a_reupload_of_a_refuted_picture_is_flagged_on_ingest(db_url: str, tmp_path: Path) -> None:
+    """Upload, refute, then upload a re-compressed, resized copy: the worker flags it."""
+    for svc in make_service(db_url, blob_dir=tmp_path / "blobs"):
+        c, h = svc.client, svc.auth()
+        first = upload(c, h, jpeg(photo(21)), "flood.jpg").json()["item_id"]
+        other = upload(c, h, jpeg(photo(22)), "other.jpg").json()["item_id"]
+        run_worker(svc)
+        r = c.post(
+            f"{P}/refutations",
+            json={"text": "Not this year's flood.", "content_record_id": first},
+            headers=h,
+        )
+        assert r.status_code == 201 and r.json()["flagged"] == [first]
+        copy = cv2.resize(photo(21), (400, 300), interpolation=cv2.INTER_AREA)
+        again = upload(c, h, jpeg(copy, quality=60), "repost.jpg").json()["item_id"]
+        unrelated = upload(c, h, jpeg(photo(23)), "new.jpg").json()["item_id"]
+        run_worker(svc)
+        rec = record(svc, again)
+        assert rec.flags == ["refuted"] and rec.notices
+        assert rec.notices[0]["text"] == "Not this year's flood."
+        assert not record(svc, unrelated).flags and not record(svc, other).flags
+        jobs = c.get(f"{P}/review/jobs", params={"queue": "rumour"}, headers=h).json()
+        assert [j["subject"]["id"] for j in jobs["items"]] == [again]
