@@ -49,8 +49,8 @@ def stacked_bars(
     *,
     title: str,
     empty: str,
-    width: int = 760,
-    height: int = 240,
+    width: int = 1100,
+    height: int = 260,
 ) -> Markup:
     """Vertical bars, one per day, stacked by series (e.g. verdict), with a legend."""
     left, right, top, bottom = 36, 10, 28, 26

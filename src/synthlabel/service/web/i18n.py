@@ -436,6 +436,6 @@ def from_accept_language(header: str) -> str:
             except ValueError:
                 q = 0.0
         lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
-        if lang is not None and q > best_q:  # higher q wins; on a tie the earlier entry
+        if lang is not None and q > 0 and q > best_q:  # higher q wins; ties: the earlier
             best, best_q = lang, q
     return best

@@ -423,6 +423,7 @@ class JobRow:
     claimed_by: str | None
     due_at: datetime | None
     overdue: bool
+    content: bool = True
 
 
 def _job_href(job: ReviewJob) -> str:
@@ -509,6 +510,7 @@ def review_list(
                 overdue=bool(
                     job.due_at and job.due_at < now and job.status in ("pending", "claimed")
                 ),
+                content=rec is not None,
             )
         )
     for q in queues:
