@@ -135,3 +135,16 @@ def test_filing_is_rate_limited(tight: Service) -> None:
         for _ in range(5)
     ]
     assert codes[:3] == [201, 201, 201] and codes[3:] == [429, 429]
+
+
+def test_sla_setting_sets_due_dates(db_url: str) -> None:
+    from synthlabel.service.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="COMPLAINT_SLA_HOURS"):
+        Settings.load(env={"SYNTHLABEL_COMPLAINT_SLA_HOURS": "spam=3"}, secret_key="k")
+    for svc in make_service(db_url, complaint_sla_hours="rights=240"):
+        r = _file(svc, category="rights", text="my photo")
+        due = datetime.fromisoformat(str(r["due_at"])) - datetime.fromisoformat(
+            str(r["received_at"])
+        )
+        assert due.total_seconds() == 240 * 3600

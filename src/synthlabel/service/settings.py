@@ -26,6 +26,8 @@ inspect_max_bytes          SYNTHLABEL_INSPECT_MAX_BYTES        10485760 (sync in
 job_max_attempts           SYNTHLABEL_JOB_MAX_ATTEMPTS         5
 job_lease_seconds          SYNTHLABEL_JOB_LEASE_SECONDS        300
 webhook_max_attempts       SYNTHLABEL_WEBHOOK_MAX_ATTEMPTS     8
+complaint_sla_hours        SYNTHLABEL_COMPLAINT_SLA_HOURS      "" (defaults per category);
+                                                               "rumour=12,rights=240"
 =========================  ==================================  ===============================
 """
 
@@ -68,6 +70,7 @@ class Settings:
     job_max_attempts: int = 5
     job_lease_seconds: int = 300
     webhook_max_attempts: int = 8
+    complaint_sla_hours: str = ""
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,6 +93,13 @@ class Settings:
             raise SettingsError(
                 "SYNTHLABEL_RETENTION_DAYS: records must be kept at least 6 months (183 days)"
             )
+        if settings.complaint_sla_hours:
+            from synthlabel.service.complaints import parse_sla
+
+            try:
+                parse_sla(settings.complaint_sla_hours)
+            except ValueError as exc:
+                raise SettingsError(f"SYNTHLABEL_COMPLAINT_SLA_HOURS: {exc}") from None
         if min(settings.job_max_attempts, settings.job_lease_seconds) < 1:
             raise SettingsError("job_max_attempts and job_lease_seconds must be positive")
         if settings.blob_dir is None:

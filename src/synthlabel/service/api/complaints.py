@@ -85,7 +85,7 @@ def file_complaint(body: ComplaintIn, request: Request, db: DB) -> Any:
     way to follow the complaint."""
     db.info["actor"] = "public"
     settings = app_state(request).settings
-    sla = complaints.parse_sla(getattr(settings, "complaint_sla_hours", ""))
+    sla = complaints.parse_sla(settings.complaint_sla_hours)
     complaint = complaints.file_complaint(
         db,
         category=body.category,
