@@ -274,7 +274,7 @@ def test_a_failing_job_is_retried_by_the_worker(
 
     r = upload(svc.client, svc.auth(), jpeg(photo(10)))
     calls = {"n": 0}
-    real = ingest.process
+    real = ingest.process_batch
 
     def flaky(*a: Any, **k: Any) -> Any:
         calls["n"] += 1
@@ -282,7 +282,7 @@ def test_a_failing_job_is_retried_by_the_worker(
             raise RuntimeError("transient trouble")
         return real(*a, **k)
 
-    monkeypatch.setattr(ingest, "process", flaky)
+    monkeypatch.setattr(ingest, "process_batch", flaky)
     assert run_worker(svc)["jobs_retried"] == 1
     with svc.session() as s:
         s.execute(update(WorkItem).values(run_after=utcnow() - timedelta(seconds=1)))
@@ -292,3 +292,25 @@ def test_a_failing_job_is_retried_by_the_worker(
     assert item["status"] == "done" and item["job"]["attempts"] == 2
     assert "transient trouble" in item["job"]["last_error"]
     assert _count(svc, select(func.count()).select_from(Inspection)) == 1
+
+
+def test_one_bad_job_in_a_batch_does_not_hold_back_the_others(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthlabel.service import ingest
+
+    ids = [upload(svc.client, svc.auth(), jpeg(photo(20 + i))).json()["item_id"] for i in range(3)]
+    real = ingest._finish_item
+
+    def poisoned(s: Any, rec: ContentRecord, *a: Any, **k: Any) -> Any:
+        if rec.id == ids[1]:
+            raise RuntimeError("poison")
+        return real(s, rec, *a, **k)
+
+    monkeypatch.setattr(ingest, "_finish_item", poisoned)
+    stats = run_worker(svc)
+    assert stats["jobs_done"] == 2 and stats["jobs_retried"] == 1
+    with svc.session() as s:
+        status = {i: s.get(ContentRecord, i).status for i in ids}
+    assert status == {ids[0]: "done", ids[1]: "pending", ids[2]: "done"}
+    assert _count(svc, select(func.count()).select_from(Inspection)) == 2

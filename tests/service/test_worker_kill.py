@@ -77,6 +77,7 @@ def test_sigkill_mid_job_then_every_item_done_exactly_once(svc: Service) -> None
             assert time.monotonic() < deadline, "the worker never claimed a job"
             time.sleep(0.05)
         time.sleep(0.5)
+        in_flight = _running_jobs(svc)  # the killed worker's batch (up to --batch jobs)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -107,8 +108,9 @@ def test_sigkill_mid_job_then_every_item_done_exactly_once(svc: Service) -> None
             assert n_created == 1
         jobs = s.scalars(select(WorkItem)).all()
         assert len(jobs) == N and all(j.status == "done" for j in jobs)
-        assert sorted(j.attempts for j in jobs)[-1] == 2  # the killed one ran twice
-        assert sum(j.attempts for j in jobs) == N + 1
+        # the jobs the killed worker held ran twice, the others once
+        assert sorted(j.attempts for j in jobs) == [1] * (N - in_flight) + [2] * in_flight
+        assert in_flight >= 1
         done_events = s.scalars(
             select(AuditEvent.payload).where(AuditEvent.action == "work_queue.update")
         ).all()

@@ -1,7 +1,7 @@
 """``synthlabel worker`` and ``synthlabel retention run`` (need the ``[service]`` extra).
 
-* ``synthlabel worker [--database-url URL] [--concurrency N] [--once] [--json]``: run the
-  ingest queue's jobs, deliver webhooks and run retention every few hours. ``--once`` runs
+* ``synthlabel worker [--database-url URL] [--concurrency N] [--batch N] [--once] [--json]``:
+  run the ingest queue's jobs, deliver webhooks and run retention every few hours. ``--once`` runs
   what is due and exits (exit 0; 1 when a job failed, was retried or died). SIGTERM/SIGINT stop
   it after the jobs in hand (a job cut off by SIGKILL runs again when its lease expires).
 * ``synthlabel retention run [--dry-run] [--json]``: delete content records past their
@@ -40,6 +40,9 @@ def worker(
         float,
         typer.Option("--retention-every", min=0, help="Hours between retention runs (0: off)."),
     ] = 6.0,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=256, help="Jobs claimed and committed together.")
+    ] = 8,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the ingest queue: inspect, hash, match the generation log, route, notify."""
@@ -48,7 +51,9 @@ def worker(
     from synthlabel.service.txn import DatabaseUnavailable
     from synthlabel.service.worker import Worker
 
-    w = Worker(settings, engine=engine, poll=poll, retention_every=retention_hours * 3600)
+    w = Worker(
+        settings, engine=engine, poll=poll, retention_every=retention_hours * 3600, batch=batch
+    )
 
     def stop(_sig: int, _frame: Any) -> None:
         w.stop.set()

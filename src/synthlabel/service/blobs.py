@@ -76,6 +76,15 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes, ext: str = "") -> tuple[str, str, int]:
+        sha = hashlib.sha256(data).hexdigest()
+        rel = self.relpath(sha, ext)
+        dest = self.root / rel
+        try:
+            if dest.is_file() and dest.stat().st_size == len(data):
+                os.utime(dest)  # stored already: no second write (and no fsync)
+                return sha, rel, len(data)
+        except OSError:
+            pass
         return self.put_chunks([data], ext)
 
     def put_file(self, fh: BinaryIO, ext: str = "") -> tuple[str, str, int]:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from synthlabel.service import genlog, queue, webhooks
 from synthlabel.service.blobs import BlobStore
 from synthlabel.service.db.models import ContentRecord, WorkItem
-from synthlabel.service.records import apply_row, new_record
+from synthlabel.service.records import apply_row, new_record, row_evidence
 from synthlabel.service.settings import Settings
 from synthlabel.service.txn import transaction
 
@@ -219,37 +219,64 @@ def _finish_item(
 
 def process(ctx: Context, job: queue.Job, *, actor: str) -> dict[str, Any] | None:
     """Run one claimed ingest job; its result, or None when the claim was lost."""
+    return process_batch(ctx, [job], actor=actor)[0]
+
+
+Prepared = tuple[dict[str, Any], list[dict[str, Any]], str | None] | None
+
+
+def process_batch(
+    ctx: Context, jobs: list[queue.Job], *, actor: str
+) -> list[dict[str, Any] | None]:
+    """Run claimed ingest jobs: inspect each (outside any transaction), then commit all their
+    effects and their ``done`` in one transaction (all or nothing); a result per job, None
+    where the claim was lost. An exception means nothing was committed."""
+    ids = [j.content_record_id for j in jobs if j.content_record_id]
+    prepared: dict[int, Prepared] = {}
     with ctx.factory() as s:
-        rec = s.get(ContentRecord, job.content_record_id) if job.content_record_id else None
-        blob = rec.blob_path if rec is not None else None
-        sha = rec.sha256 if rec is not None else None
-        if rec is not None:
-            row, extra, phash = inspect_blob(
-                ctx, s, ctx.blobs.path(blob or ""), sha or "", hashes=ctx.settings.ingest_hashes
+        recs = {r.id: r for r in s.scalars(select(ContentRecord).where(ContentRecord.id.in_(ids)))}
+        for job in jobs:
+            rec = recs.get(job.content_record_id or "")
+            if rec is None or not rec.blob_path:
+                prepared[job.id] = None
+                continue
+            prepared[job.id] = inspect_blob(
+                ctx,
+                s,
+                ctx.blobs.path(rec.blob_path),
+                rec.sha256 or "",
+                hashes=ctx.settings.ingest_hashes,
             )
         s.rollback()
-    if rec is None or not blob:
-
-        def gone(s: Session) -> dict[str, Any] | None:
-            result = {"status": "skipped", "error": "the item no longer exists"}
-            return result if queue.finish(s, job, result=result) else None
-
-        return transaction(ctx.factory, gone, actor=actor)
     delay = float(os.environ.get(DELAY_ENV) or 0)
     if delay > 0:
         time.sleep(delay)
 
-    def effects(s: Session) -> dict[str, Any] | None:
-        item = queue.locked(s, job)
-        if item is None:
-            return None  # another worker took over (our lease expired) or it is done
-        target = s.get(ContentRecord, job.content_record_id, populate_existing=True)
-        if target is None:
-            result: dict[str, Any] = {"status": "skipped", "error": "the item no longer exists"}
-        else:
-            result = _finish_item(s, target, row, extra, phash, "api")
-        queue.finish(s, job, result=result)
-        return result
+    def effects(s: Session) -> list[dict[str, Any] | None]:
+        held = queue.locked_many(s, jobs)
+        results: list[dict[str, Any] | None] = []
+        for job in jobs:
+            if job.id not in held:
+                results.append(None)  # another worker took over (lease expired) or done
+                continue
+            prep = prepared[job.id]
+            target = (
+                s.get(ContentRecord, job.content_record_id, populate_existing=True)
+                if job.content_record_id
+                else None
+            )
+            if target is None or prep is None:
+                result: dict[str, Any] = {
+                    "status": "skipped",
+                    "error": "the item no longer exists",
+                }
+            else:
+                row, extra, phash = prep
+                result = _finish_item(s, target, row, extra, phash, "api")
+            queue.mark_done(held[job.id], result)
+            results.append(result)
+        s.flush()
+        return results
 
     return transaction(ctx.factory, effects, actor=actor)
 
@@ -262,7 +289,8 @@ def inspect_now(
     actor: str,
     user_ref: str | None = None,
 ) -> tuple[ContentRecord, dict[str, Any]]:
-    """The synchronous path: store, inspect (metadata path), record; (record, row)."""
+    """The synchronous path: store, inspect (metadata path), record; (record, its
+    inspection report: the row with every piece of evidence)."""
     from synthlabel.service.blobs import safe_ext
 
     sha, rel, size = ctx.blobs.put_bytes(data, safe_ext(filename))
@@ -288,4 +316,5 @@ def inspect_now(
         _finish_item(s, rec, row, extra, phash, "api")
         return rec
 
-    return transaction(ctx.factory, tx, actor=actor), row
+    rec = transaction(ctx.factory, tx, actor=actor)
+    return rec, {**row, "evidence": row_evidence(row) + [dict(e) for e in extra]}

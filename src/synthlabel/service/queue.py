@@ -201,6 +201,30 @@ def locked(session: Session, job: Job) -> WorkItem | None:
     return row
 
 
+def locked_many(session: Session, jobs: list[Job]) -> dict[int, WorkItem]:
+    """:func:`locked` for several jobs in one statement: id -> row for the claims that hold."""
+    if not jobs:
+        return {}
+    audit.lock_chain(session)
+    rows = session.scalars(
+        select(WorkItem)
+        .where(WorkItem.id.in_([j.id for j in jobs]))
+        .order_by(WorkItem.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    tokens = {j.id: j.token for j in jobs}
+    return {r.id: r for r in rows if r.status == "running" and r.locked_by == tokens.get(r.id)}
+
+
+def mark_done(row: WorkItem, result: dict[str, Any] | None, status: str = "done") -> None:
+    """Mark a row returned by :func:`locked` / :func:`locked_many` finished (ORM: audited)."""
+    row.status = status
+    row.result = result
+    row.locked_until = None
+    row.finished_at = utcnow()
+
+
 def finish(
     session: Session, job: Job, *, result: dict[str, Any] | None = None, status: str = "done"
 ) -> bool:
@@ -209,10 +233,7 @@ def finish(
     row = locked(session, job)
     if row is None:
         return False
-    row.status = status
-    row.result = result
-    row.locked_until = None
-    row.finished_at = utcnow()
+    mark_done(row, result, status)
     session.flush()
     return True
 

@@ -1,9 +1,12 @@
 """``synthlabel worker``: runs the ingest queue's jobs, webhook deliveries and retention.
 
-Each loop a worker thread claims one due job (a lease of ``job_lease_seconds``), processes it
-(:func:`synthlabel.service.ingest.process`), and on an exception puts it back with backoff
-(:func:`synthlabel.service.queue.retry`); when no job is due it delivers due webhooks and,
-every ``retention_every`` seconds, runs the retention job, then sleeps ``poll`` seconds.
+Each loop a worker thread claims up to ``batch`` due jobs (a lease of ``job_lease_seconds``),
+inspects them and commits all their effects in one transaction
+(:func:`synthlabel.service.ingest.process_batch`: fewer round trips and audit-chain
+appends per item); when that fails, each job is run on its own and the one that raises is put
+back with backoff (:func:`synthlabel.service.queue.retry`). When no job is due it delivers due
+webhooks and, every ``retention_every`` seconds, runs the retention job, then sleeps ``poll``
+seconds.
 
 ``concurrency`` threads run in one process (inspection releases the GIL in its native parts);
 for CPU-bound loads start several worker processes: the queue's claims keep them apart.
@@ -68,6 +71,7 @@ class Worker:
         name: str | None = None,
         poll: float = 0.5,
         retention_every: float = 6 * 3600.0,
+        batch: int = 8,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
@@ -76,6 +80,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.actor = f"worker:{self.name}"
         self.poll = poll
+        self.batch = max(1, batch)
         self.retention_every = retention_every
         self._last_retention = 0.0
         self._retention_lock = threading.Lock()
@@ -85,38 +90,57 @@ class Worker:
     # --- one step ---------------------------------------------------------------------------
 
     def run_one_job(self, thread: str = "") -> bool:
-        """Claim and run one due job; False when none was due."""
+        """Claim up to ``batch`` due jobs and run them; False when none was due."""
         worker = f"{self.name}{thread}"
         jobs = transaction(
             self.factory,
             lambda s: queue.claim(
-                s, worker, kinds=KINDS, lease_seconds=self.settings.job_lease_seconds
+                s,
+                worker,
+                kinds=KINDS,
+                lease_seconds=self.settings.job_lease_seconds,
+                limit=self.batch,
             ),
             actor=self.actor,
         )
         if not jobs:
             return False
-        job = jobs[0]
         try:
-            result = ingest.process(self.ctx, job, actor=self.actor)
+            results = ingest.process_batch(self.ctx, jobs, actor=self.actor)
         except Exception as exc:
-            log.warning("job %d attempt %d failed: %s", job.id, job.attempts, exc)
-            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-            try:
-                status = transaction(
-                    self.factory, lambda s: queue.retry(s, job, error), actor=self.actor
-                )
-            except DatabaseUnavailable:
-                status = ""  # the lease will expire and the job runs again
-            self.stats.add("jobs_dead" if status == "dead" else "jobs_retried")
+            if len(jobs) == 1:
+                self._failed(jobs[0], exc)
+                return True
+            # Something in the batch failed and nothing was committed: run each on its own,
+            # so only the job at fault is retried.
+            for job in jobs:
+                try:
+                    self._count(ingest.process(self.ctx, job, actor=self.actor))
+                except Exception as one:
+                    self._failed(job, one)
             return True
+        for result in results:
+            self._count(result)
+        return True
+
+    def _count(self, result: dict[str, Any] | None) -> None:
         if result is None:
             self.stats.add("jobs_lost")
         elif result.get("status") == "failed":
             self.stats.add("jobs_failed")
         else:
             self.stats.add("jobs_done")
-        return True
+
+    def _failed(self, job: queue.Job, exc: Exception) -> None:
+        log.warning("job %d attempt %d failed: %s", job.id, job.attempts, exc)
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        try:
+            status = transaction(
+                self.factory, lambda s: queue.retry(s, job, error), actor=self.actor
+            )
+        except DatabaseUnavailable:
+            status = ""  # the lease will expire and the job runs again
+        self.stats.add("jobs_dead" if status == "dead" else "jobs_retried")
 
     def housekeeping(self, *, force_retention: bool = False) -> None:
         """Deliver due webhooks; run retention when it is due."""

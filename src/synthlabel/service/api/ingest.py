@@ -294,23 +294,33 @@ def _job_out(job: WorkItem) -> JobOut:
     )
 
 
-def item_out(db: Session, rec: ContentRecord) -> ItemOut:
-    insp = db.scalars(
-        select(Inspection)
-        .where(Inspection.content_record_id == rec.id)
-        .order_by(Inspection.id.desc())
-        .limit(1)
-    ).first()
-    report = (insp.report if insp is not None else None) or {}
+def item_out(
+    db: Session | None, rec: ContentRecord, report: dict[str, Any] | None = None
+) -> ItemOut:
+    """The item as the API shows it; ``report``: its inspection's row when the caller has it
+    (then ``db`` may be None and no job is looked up)."""
+    if report is None and db is not None:
+        insp = db.scalars(
+            select(Inspection)
+            .where(Inspection.content_record_id == rec.id)
+            .order_by(Inspection.id.desc())
+            .limit(1)
+        ).first()
+        report = insp.report if insp is not None else None
+    report = report or {}
     evidence = report.get("evidence") or []
     if isinstance(evidence, str):
         evidence = json.loads(evidence)
-    job = db.scalars(
-        select(WorkItem)
-        .where(WorkItem.content_record_id == rec.id)
-        .order_by(WorkItem.id.desc())
-        .limit(1)
-    ).first()
+    job = (
+        db.scalars(
+            select(WorkItem)
+            .where(WorkItem.content_record_id == rec.id)
+            .order_by(WorkItem.id.desc())
+            .limit(1)
+        ).first()
+        if db is not None
+        else None
+    )
     return ItemOut(
         id=rec.id,
         status=rec.status or "done",
@@ -386,13 +396,10 @@ async def inspect_upload(request: Request, actor: RegistryReader, db: DB) -> Any
     def run() -> ItemOut:
         from synthlabel.service.ingest import inspect_now
 
-        rec, _row = inspect_now(
+        rec, row = inspect_now(
             ctx, data, filename, actor=actor.audit_name, user_ref=_user_ref(actor)
         )
-        with ctx.factory() as s:
-            fresh = s.get(ContentRecord, rec.id)
-            assert fresh is not None
-            return item_out(s, fresh)
+        return item_out(None, rec, report=row)
 
     try:
         return await run_in_threadpool(run)
