@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from synthlabel.service import genlog, queue, webhooks
 from synthlabel.service.blobs import BlobStore
 from synthlabel.service.db.models import ContentRecord, WorkItem
+from synthlabel.service.db.types import new_uuid
 from synthlabel.service.records import apply_row, new_record, row_evidence
 from synthlabel.service.settings import Settings
 from synthlabel.service.txn import transaction
@@ -82,9 +83,17 @@ def accept(
 ) -> Accepted:
     """Create the pending item and its job (or find the ones of this idempotency key)."""
     key = f"u{user_id}:{idempotency_key}" if idempotency_key else f"auto:{uuid.uuid4()}"
+    tries = 0
 
     def tx(s: Session) -> Accepted:
-        job = s.scalars(select(WorkItem).where(WorkItem.idempotency_key == key)).first()
+        nonlocal tries
+        tries += 1
+        # A fresh automatic key cannot exist yet on the first try (one round trip saved).
+        job = (
+            s.scalars(select(WorkItem).where(WorkItem.idempotency_key == key)).first()
+            if idempotency_key or tries > 1
+            else None
+        )
         if job is not None:
             if (job.payload or {}).get("sha256") != sha256:
                 raise IdempotencyConflict("Idempotency-Key was already used for a different file")
@@ -92,6 +101,7 @@ def accept(
         rec = new_record(
             source=source,
             retention_days=ctx.settings.retention_days,
+            id=new_uuid(),  # known now: the record and its job go in one flush
             origin="uploaded",
             sha256=sha256,
             size=size,
@@ -101,7 +111,6 @@ def accept(
             user_ref=user_ref,
         )
         s.add(rec)
-        s.flush()
         job = queue.enqueue(
             s,
             JOB_KIND,
