@@ -82,14 +82,32 @@ def _timer_usable() -> bool:
 
 
 @contextlib.contextmanager
-def _deadline(asset: Asset, deadline: float | None) -> Iterator[None]:
-    """``asset.deadline`` set, and a timer armed when possible, for the body's duration."""
+def _timer_scope() -> Iterator[bool]:
+    """Our SIGALRM handler installed for one file's detectors (when the timer is ours to use);
+    yields whether :func:`_deadline` may arm it. Installing it once per file instead of once
+    per detector saves most of the signal calls (they were 10 % of a metadata inspect)."""
+    if not _timer_usable():
+        yield False
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        yield True
+    finally:
+        try:
+            _Alarm.armed = False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _deadline(asset: Asset, deadline: float | None, timer: bool = False) -> Iterator[None]:
+    """``asset.deadline`` set, and the timer armed when ``timer`` (inside :func:`_timer_scope`),
+    for the body's duration."""
     asset.deadline = deadline
-    previous: Any = None
-    timer = deadline is not None and _timer_usable()
-    if timer:
+    armed = timer and deadline is not None
+    if armed:
         assert deadline is not None
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
         _Alarm.armed = True
         signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
     try:
@@ -98,9 +116,8 @@ def _deadline(asset: Asset, deadline: float | None) -> Iterator[None]:
         try:
             _Alarm.armed = False  # the handler ignores a late signal from here on
         finally:
-            if timer:
+            if armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
             asset.deadline = None
 
 
@@ -121,6 +138,21 @@ def run_detectors(
     limit = COST_RANK[options.max_cost]
     budget = options.time_budget
     size = asset.size
+    with _timer_scope() as timer:
+        _run_each(asset, options, chosen, run, timer, limit, budget, size)
+    return run
+
+
+def _run_each(
+    asset: Asset,
+    options: DetectOptions,
+    chosen: list[Detector],
+    run: DetectionRun,
+    timer: bool,
+    limit: int,
+    budget: float | None,
+    size: int | None,
+) -> None:
     for det in chosen:
         if options.only is not None and det.id not in options.only:
             continue
@@ -152,7 +184,7 @@ def run_detectors(
         t0 = time.monotonic()
         found: list[Any] = []
         try:
-            with _deadline(asset, deadline):
+            with _deadline(asset, deadline, timer):
                 found = det.detect(asset, options)
         except BudgetExceeded:
             spent = time.monotonic() - t0
@@ -171,7 +203,6 @@ def run_detectors(
         if not isinstance(found, list):
             found = []
         run.findings.extend(f for f in found if isinstance(f, Finding))
-    return run
 
 
 def _warn(asset: Asset, message: str) -> None:
