@@ -53,6 +53,16 @@ DeclaredOpt = Annotated[
 RegistryPathOpt = Annotated[
     Path | None, typer.Option("--registry", help="Perceptual-hash registry to match against.")
 ]
+DeepOpt = Annotated[
+    bool, typer.Option("--deep", help="Also run expensive detectors (OCR of visible labels).")
+]
+OnlyOpt = Annotated[
+    str | None, typer.Option("--only", help="Run only these detectors (comma-separated ids).")
+]
+SkipOpt = Annotated[
+    str | None, typer.Option("--skip", help="Skip these detectors (comma-separated ids).")
+]
+NoC2paOpt = Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")]
 WorkersOpt = Annotated[
     int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
 ]

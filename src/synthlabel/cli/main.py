@@ -31,13 +31,17 @@ from synthlabel.cli._common import (
     EXIT_VERDICT,
     C2paTrustOpt,
     DeclaredOpt,
+    DeepOpt,
     HomeOpt,
     InPlaceOpt,
     JsonOpt,
+    NoC2paOpt,
+    OnlyOpt,
     OutDirOpt,
     OutputOpt,
     PolicyOpt,
     RegistryPathOpt,
+    SkipOpt,
     TrustOpt,
     WorkersOpt,
     emit_json,
@@ -537,7 +541,7 @@ def inspect(
         list[Path], typer.Argument(help="Files or directories (recursive).", show_default=False)
     ],
     trust: TrustOpt = None,
-    no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
+    no_c2pa: NoC2paOpt = False,
     c2pa_trust: C2paTrustOpt = None,
     require_label: Annotated[
         bool, typer.Option("--require-label", help="Exit 4 when a file has no AIGC record.")
@@ -570,9 +574,7 @@ def inspect(
             help="Run the detectors and give the Labeling Measures' verdict with evidence.",
         ),
     ] = True,
-    deep: Annotated[
-        bool, typer.Option("--deep", help="Also run expensive detectors (OCR of visible labels).")
-    ] = False,
+    deep: DeepOpt = False,
     policy: PolicyOpt = None,
     declared: DeclaredOpt = False,
     fail_on: Annotated[
@@ -582,12 +584,8 @@ def inspect(
             help="Exit 5 when a file's verdict is at least this: confirmed, possible, suspected.",
         ),
     ] = None,
-    only: Annotated[
-        str | None, typer.Option("--only", help="Run only these detectors (comma-separated ids).")
-    ] = None,
-    skip: Annotated[
-        str | None, typer.Option("--skip", help="Skip these detectors (comma-separated ids).")
-    ] = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
     hash_registry: RegistryPathOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,

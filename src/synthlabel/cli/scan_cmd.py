@@ -37,10 +37,14 @@ from synthlabel.cli._common import (
     EXIT_UNREADABLE,
     C2paTrustOpt,
     DeclaredOpt,
+    DeepOpt,
     HomeOpt,
     JsonOpt,
+    NoC2paOpt,
+    OnlyOpt,
     PolicyOpt,
     RegistryPathOpt,
+    SkipOpt,
     TrustOpt,
     emit_json,
     err,
@@ -116,21 +120,15 @@ def scan(
             "--detect/--no-detect", help="Run the detectors and give the verdict with evidence."
         ),
     ] = True,
-    deep: Annotated[
-        bool, typer.Option("--deep", help="Also run expensive detectors (OCR of visible labels).")
-    ] = False,
+    deep: DeepOpt = False,
     policy: PolicyOpt = None,
     declared: DeclaredOpt = False,
-    only: Annotated[
-        str | None, typer.Option("--only", help="Run only these detectors (comma-separated ids).")
-    ] = None,
-    skip: Annotated[
-        str | None, typer.Option("--skip", help="Skip these detectors (comma-separated ids).")
-    ] = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
     hash_registry: RegistryPathOpt = None,
     trust: TrustOpt = None,
     c2pa_trust: C2paTrustOpt = None,
-    no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")] = False,
+    no_c2pa: NoC2paOpt = False,
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip signature and binding checks.")
     ] = False,
