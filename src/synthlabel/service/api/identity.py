@@ -16,11 +16,11 @@ from synthlabel.service.api.deps import DB, app_state, require
 from synthlabel.service.api.errors import ApiProblem, problem_responses
 from synthlabel.service.api.schemas import ORM, Page
 from synthlabel.service.auth import Actor
-from synthlabel.service.db.models import IdentityBinding
+from synthlabel.service.db.models import IdentityBinding, Provider
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 READ = problem_responses(401, 403, 422)
-WRITE = problem_responses(401, 403, 422)
+WRITE = problem_responses(401, 403, 404, 422)
 Binder = Annotated[Actor, Depends(require("admin", "provider"))]
 IdKind = Literal["resident_id", "mobile", "credit_code"]
 
@@ -81,6 +81,8 @@ def bind(body: BindingIn, actor: Binder, request: Request, db: DB) -> Any:
         provider_id = body.provider_id
     elif body.provider_id is not None and body.provider_id != actor.provider_id:
         raise ApiProblem(403, "Forbidden", "a provider binds its own users only")
+    if provider_id is not None and db.get(Provider, provider_id) is None:
+        raise ApiProblem(404, "Not found", f"provider_id: no provider with id {provider_id}")
     try:
         outcome = identity.bind(
             db,
