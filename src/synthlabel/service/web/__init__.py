@@ -25,9 +25,10 @@ def is_ui_request(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    from synthlabel.service.web import pages
+    from synthlabel.service.web import pages, pages_more
 
     app.include_router(pages.router)
+    app.include_router(pages_more.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def login_required(request: Request, exc: Exception) -> Response:

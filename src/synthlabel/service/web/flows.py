@@ -9,14 +9,25 @@ not allowed, so the page can show it inline.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synthlabel.service import complaints, review, routing
+from synthlabel.service import complaints, refutation, review, routing, webhooks
 from synthlabel.service.auth import Actor
-from synthlabel.service.db.models import Complaint, Decision, ReviewJob, ReviewQueue
+from synthlabel.service.db.models import (
+    Appeal,
+    Complaint,
+    ContentRecord,
+    Decision,
+    ReviewJob,
+    ReviewQueue,
+    RumourRefutation,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 SUBJECT_CONTENT = routing.SUBJECT_CONTENT
 SUBJECT_COMPLAINT = complaints.SUBJECT_COMPLAINT
@@ -114,3 +125,120 @@ def file_complaint(
         )
     except complaints.ComplaintError as exc:
         raise FlowError("flow.refused", detail=str(exc)) from None
+
+
+# --- appeals, refutations, webhooks -----------------------------------------------------------
+
+SUBJECT_APPEAL = review.SUBJECT_APPEAL
+
+
+def file_appeal(db: Session, actor: Actor, decision_id: int, statement: str) -> Appeal:
+    """An appeal against a decision, filed by ``actor``; it becomes a job in the appeal queue."""
+    statement = statement.strip()
+    if len(statement) < 10:
+        raise FlowError("appeal.err_statement")
+    if len(statement) > 5000:
+        raise FlowError("common.too_long", n=5000)
+    try:
+        return review.file_appeal(
+            db, decision_id, appellant_ref=actor.audit_name, statement=statement
+        )
+    except review.ReviewError as exc:
+        raise _refused(exc) from None
+
+
+def resolve_appeal(
+    db: Session, actor: Actor, appeal_id: int, outcome: str, reason: str
+) -> tuple[Appeal, Decision]:
+    """``upheld`` (the decision stands) or ``overturned`` (its actions are reversed)."""
+    if outcome not in ("upheld", "overturned"):
+        raise FlowError("flow.bad_outcome")
+    if len(reason.strip()) < 3:
+        raise FlowError("flow.need_reason")
+    try:
+        return review.resolve_appeal(
+            db, appeal_id, _reviewer(actor), outcome=outcome, reason=reason.strip()
+        )
+    except review.ReviewError as exc:
+        raise _refused(exc) from None
+
+
+def refute(
+    db: Session, record: ContentRecord, text: str, source_url: str
+) -> tuple[RumourRefutation, list[ContentRecord]]:
+    """Publish a refutation of a stored item: it and every stored copy (same SHA-256 or a
+    near PDQ hash) carry the notice; copies are routed to the rumour queue."""
+    text, source_url = text.strip(), source_url.strip()
+    if len(text) < 3:
+        raise FlowError("refute.err_text")
+    if len(text) > 5000:
+        raise FlowError("common.too_long", n=5000)
+    if not source_url.startswith(("http://", "https://")) or len(source_url) > 500:
+        raise FlowError("refute.err_source")
+    try:
+        ref, flagged = refutation.publish(db, text=text, source_url=source_url, record=record)
+    except refutation.RefutationError as exc:
+        raise FlowError("flow.refused", detail=str(exc)) from None
+    if record.review_state != "refuted":
+        record.review_state = "refuted"
+    return ref, flagged
+
+
+def withdraw_refutation(db: Session, refutation_id: int) -> list[ContentRecord]:
+    ref = db.get(RumourRefutation, refutation_id)
+    if ref is None:
+        raise FlowError("flow.missing", detail=f"refutation {refutation_id}")
+    if ref.status != "published":
+        raise FlowError("flow.refused", detail=f"refutation {refutation_id} is {ref.status}")
+    return refutation.withdraw(db, ref)
+
+
+def create_subscription(
+    db: Session, actor: Actor, name: str, url: str, event_kinds: str
+) -> tuple[WebhookSubscription, str]:
+    """A webhook subscription, validated by the API's own model; the new secret (shown once).
+
+    Raises :class:`FlowError` with the field that is wrong."""
+    from pydantic import ValidationError
+
+    from synthlabel.service.api import webhooks as webhooks_api
+
+    kinds = [k.strip() for k in event_kinds.replace(",", " ").split() if k.strip()]
+    try:
+        body = webhooks_api.SubscriptionIn(name=name.strip(), url=url.strip(), event_kinds=kinds)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first.get("loc", ("?",))[0])
+        raise FlowError(
+            "webhook.err_field", field=field, detail=str(first.get("msg", ""))
+        ) from None
+    secret = secrets.token_urlsafe(32)
+    sub = WebhookSubscription(
+        name=body.name,
+        url=body.url,
+        secret=secret,
+        event_kinds=list(body.event_kinds),
+        is_active=True,
+        owner_id=actor.user_id,
+    )
+    db.add(sub)
+    db.flush()
+    return sub, secret
+
+
+def delete_subscription(db: Session, subscription_id: int) -> None:
+    sub = db.get(WebhookSubscription, subscription_id)
+    if sub is None:
+        raise FlowError("flow.missing", detail=f"webhook subscription {subscription_id}")
+    db.delete(sub)
+    db.flush()
+
+
+def replay_delivery(db: Session, delivery_id: int) -> WebhookDelivery:
+    d = db.get(WebhookDelivery, delivery_id)
+    if d is None:
+        raise FlowError("flow.missing", detail=f"webhook delivery {delivery_id}")
+    if d.status not in ("dead", "delivered"):
+        raise FlowError("flow.refused", detail=f"delivery {delivery_id} is {d.status}")
+    webhooks.replay(db, d)
+    return d

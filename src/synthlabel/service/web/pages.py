@@ -32,6 +32,7 @@ from synthlabel.service.auth import Actor, check_login, csrf_ok, session_from_to
 from synthlabel.service.db.models import (
     COMPLAINT_CATEGORIES,
     DECISION_OUTCOMES,
+    Appeal,
     AuditEvent,
     Complaint,
     ContentRecord,
@@ -180,6 +181,11 @@ BADGE_COLOURS = {
     "strength": {"conclusive": "red", "strong": "amber", "moderate": "blue", "weak": "grey"},
     "fstatus": {"filed": "green", "pending": "amber", "revoked": "red", "cancelled": "grey"},
     "assess": {"passed": "green", "pending": "amber", "failed": "red", "not_required": "grey"},
+    "astatus": {"open": "amber", "in_review": "blue", "closed": "grey"},
+    "aoutcome": {"upheld": "grey", "overturned": "green"},
+    "rfstatus": {"published": "red", "withdrawn": "grey", "draft": "amber"},
+    "dstatus": {"pending": "amber", "retrying": "amber", "delivered": "green", "dead": "red"},
+    "bstatus": {"verified": "green", "failed": "red", "pending": "amber"},
 }
 
 
@@ -493,6 +499,8 @@ def review_list(
     for job, rec in rows:
         if job.subject_type == flows.SUBJECT_COMPLAINT and job.subject_id.isdigit():
             label = tickets.get(int(job.subject_id), f"#{job.subject_id}")
+        elif job.subject_type == flows.SUBJECT_APPEAL:
+            label = t("appeal.label", id=job.subject_id)
         else:
             label = job.subject_id[:8]
         jobs.append(
@@ -635,9 +643,13 @@ def job_page(
     status: int = 200,
 ) -> Response:
     """A job whose subject is not a stored item (a complaint): the subject and the form."""
-    complaint = None
+    complaint = appeal = appealed = appealed_job = None
     if job.subject_type == flows.SUBJECT_COMPLAINT and job.subject_id.isdigit():
         complaint = ctx.db.get(Complaint, int(job.subject_id))
+    if job.subject_type == flows.SUBJECT_APPEAL and job.subject_id.isdigit():
+        appeal = ctx.db.get(Appeal, int(job.subject_id))
+        appealed = ctx.db.get(Decision, appeal.decision_id) if appeal is not None else None
+        appealed_job = ctx.db.get(ReviewJob, appealed.job_id) if appealed is not None else None
     decisions = list(
         ctx.db.execute(select(Decision).where(Decision.job_id == job.id).order_by(Decision.id))
         .scalars()
@@ -653,6 +665,9 @@ def job_page(
         job_queue=_queue_label(ctx, job.queue_id),
         back_url=f"/review/{job.id}",
         complaint=complaint,
+        appeal=appeal,
+        appealed=appealed,
+        appealed_href=_job_href(appealed_job) if appealed_job is not None else None,
         mine=ctx.user is not None and job.claimed_by == ctx.user.user_id,
         claimed_by=_user_name(ctx.db, job.claimed_by),
         outcomes=DECISION_OUTCOMES,
@@ -749,6 +764,10 @@ def item_page(
     error: str | None = None,
     form: dict[str, str] | None = None,
     status: int = 200,
+    appeal_error: str | None = None,
+    appeal_form: dict[str, Any] | None = None,
+    refute_error: str | None = None,
+    refute_form: dict[str, str] | None = None,
 ) -> Response:
     db = ctx.db
     rec = db.get(ContentRecord, record_id) if len(record_id) <= 36 else None
@@ -807,6 +826,25 @@ def item_page(
         with path.open("rb") as fh:
             text_preview = fh.read(4000).decode("utf-8", "replace")
     provider = db.get(Provider, rec.provider_id) if rec.provider_id else None
+    appeals = (
+        list(
+            db.execute(
+                select(Appeal)
+                .where(Appeal.decision_id.in_([d.id for d in decisions]))
+                .order_by(Appeal.id)
+            ).scalars()
+        )
+        if decisions
+        else []
+    )
+    appeal_jobs = {j.id for j in jobs if j.subject_type == flows.SUBJECT_APPEAL}
+    appealable = [
+        d
+        for d in decisions
+        if d.job_id not in appeal_jobs
+        and not any(a.decision_id == d.id and a.status != "closed" for a in appeals)
+    ]
+    notices = [n for n in (rec.notices or []) if isinstance(n, dict)]
     return render(
         ctx,
         "item.html",
@@ -827,7 +865,22 @@ def item_page(
         form=form or {"outcome": "", "reason": "", "source_url": ""},
         error=error,
         history=_history_rows(ctx, events, decisions),
+        decisions=decisions,
+        appeals=appeals,
+        appealable=appealable,
+        appeal_form=appeal_form or {"decision_id": "", "statement": ""},
+        appeal_error=appeal_error,
+        highlight_appeal=_int_param(ctx.request, "appeal"),
+        refutation_notices=[n for n in notices if n.get("kind") == "refutation"],
+        other_notices=[n for n in notices if n.get("kind") != "refutation"],
+        refute_form=refute_form or {"text": "", "source_url": ""},
+        refute_error=refute_error,
     )
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 18 else None
 
 
 @router.get("/items/{record_id}")
