@@ -383,7 +383,54 @@ def seed(settings: Settings) -> Seeded:
                 contact="citizen@example.org",
             )
             result.complaint_ticket = complaint.ticket_no
+        with session_scope(factory, actor=f"user:{ADMIN[0]}") as s:
+            _admin_extras(s, settings, jia)
         result.created = True
         return result
     finally:
         engine.dispose()
+
+
+def _admin_extras(s: Session, settings: Settings, provider_id: int) -> None:
+    """Rows for the admin pages: identity bindings (checked by the built-in verifier; the
+    numbers are the standard's published examples), a webhook subscription with one dead
+    letter."""
+    from synthlabel.service import identity
+    from synthlabel.service.db.models import WebhookDelivery, WebhookSubscription
+
+    for ref, kind, value in (
+        ("user-8841", "resident_id", "11010519491231002X"),
+        ("user-8842", "mobile", "+8613800138000"),
+        ("user-8843", "resident_id", "110105194912310021"),
+    ):
+        identity.bind(
+            s,
+            settings.secret_key,
+            subject_ref=ref,
+            id_kind=kind,
+            value=value,
+            provider_id=provider_id,
+        )
+    sub = WebhookSubscription(
+        name="moderation-bus",
+        url="http://127.0.0.1:9/synthlabel",
+        secret="demo-webhook-secret-not-for-production",
+        event_kinds=["item.*"],
+        is_active=True,
+    )
+    s.add(sub)
+    s.flush()
+    now = utcnow()
+    s.add(
+        WebhookDelivery(
+            subscription_id=sub.id,
+            event_kind="item.decided",
+            payload={"item_id": "demo", "verdict": "confirmed"},
+            status="dead",
+            attempts=8,
+            last_error="connection refused",
+            next_attempt_at=None,
+            created_at=now - timedelta(hours=3),
+        )
+    )
+    s.flush()

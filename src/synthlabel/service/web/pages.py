@@ -805,7 +805,7 @@ def item_page(
                     "confidence": f.confidence,
                     "strength": ev.get("strength"),
                     "location": ev.get("location"),
-                    "summary": ev.get("summary"),
+                    "summary": ev.get("summary") or ev.get("text"),
                 }
             )
     decisions = list(
