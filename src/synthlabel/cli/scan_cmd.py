@@ -205,9 +205,8 @@ def scan(
     where = f"the database (batch job {sink.job_id})" if database_url else str(output)
     executor = _executor(engine, workers, ray_address)
 
-    total = count_paths(items, lists=lists, globs=patterns) if err.is_terminal else None
-    bar = _progress(total)
-    task = bar.add_task("scanning", total=total) if bar is not None else None
+    bar: Any = None
+    task: Any = None
     shown = [0]
 
     def on_row(row: Mapping[str, Any]) -> None:
@@ -223,7 +222,10 @@ def scan(
             bar.advance(task)
 
     paths = iter_paths(items, lists=lists, globs=patterns, stdin=sys.stdin)
-    try:
+    try:  # from here on, Ctrl-C always ends with the --resume hint (even before the first file)
+        total = count_paths(items, lists=lists, globs=patterns) if err.is_terminal else None
+        bar = _progress(total)
+        task = bar.add_task("scanning", total=total) if bar is not None else None
         if bar is not None:
             bar.start()
         summary = run_scan(
