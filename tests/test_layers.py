@@ -18,6 +18,7 @@ RANK = {
     "detect": 4,
     "pipeline": 5,
     "batch": 5.5,  # batch scanning: over the pipeline, under the CLI and the service
+    "assess": 5.5,  # conformance checks, drills, model evaluation, reports: over the pipeline
     "cli": 6,
     "service": 6,
     "demo": 7,

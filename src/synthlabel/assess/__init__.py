@@ -1,0 +1,1 @@
+"""Assessment and drills: conformance checks, attack drills, model safety evaluation, reports."""
