@@ -24,7 +24,9 @@ class Chart:
     """A simple chart: one value per label per series (``series[name][i]`` belongs to
     ``labels[i]``). ``unit`` is shown on the axis ("%", "files"); ``max_value`` fixes the axis
     (100 for percentages) instead of scaling to the data; ``threshold`` draws a reference line
-    (a pass mark such as 90 %)."""
+    (a pass mark such as 90 %). ``colours`` optionally pins a colour (``#rrggbb``) to a series
+    name (or, in a pie, a label); otherwise the renderer picks fixed colours for names such as
+    "pass", "fail", "confirmed" and a greyscale-safe palette for the rest."""
 
     title: str
     kind: ChartKind
@@ -33,6 +35,7 @@ class Chart:
     unit: str = ""
     max_value: float | None = None
     threshold: float | None = None
+    colours: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

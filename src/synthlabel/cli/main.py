@@ -55,6 +55,7 @@ from synthlabel.cli._common import (
 from synthlabel.cli.demo_data_cmd import demo_data
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
+from synthlabel.cli.report_cmd import report_app
 from synthlabel.cli.scan_cmd import scan as scan_command
 from synthlabel.cli.serve_cmd import audit_app, db_app, serve, users_app
 from synthlabel.cli.worker_cmd import retention_app, worker
@@ -85,6 +86,7 @@ trust_app = typer.Typer(
 keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
+app.add_typer(report_app, name="report")
 # The supervision service (needs [service]; cli/serve_cmd.py imports it lazily).
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
