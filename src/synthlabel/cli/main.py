@@ -58,6 +58,7 @@ from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.cli.report_cmd import report_app
 from synthlabel.cli.scan_cmd import scan as scan_command
 from synthlabel.cli.serve_cmd import audit_app, db_app, serve, users_app
+from synthlabel.cli.tc260_cmd import tc260_app
 from synthlabel.cli.worker_cmd import retention_app, worker
 from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Verdict
@@ -86,6 +87,7 @@ trust_app = typer.Typer(
 keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
+app.add_typer(tc260_app, name="tc260")
 app.add_typer(report_app, name="report")
 # The supervision service (needs [service]; cli/serve_cmd.py imports it lazily).
 app.command("serve")(serve)
