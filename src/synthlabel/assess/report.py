@@ -71,6 +71,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "metrics": ("Key figures", "主要指标"),
     "notes": ("Notes", "说明"),
     "no_sections": ("The inputs hold no sections.", "输入中没有任何章节。"),
+    "counts_one": (
+        "1 section: {pass} pass, {fail} fail, {warn} with warnings, {info} for information.",
+        "共 1 个章节：{pass} 个通过，{fail} 个不通过，{warn} 个有警告，{info} 个供参考。",
+    ),
     "counts": (
         "{n} sections: {pass} pass, {fail} fail, {warn} with warnings, {info} for information.",
         "共 {n} 个章节：{pass} 个通过，{fail} 个不通过，{warn} 个有警告，{info} 个供参考。",

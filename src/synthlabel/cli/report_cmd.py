@@ -118,4 +118,5 @@ def build(
     for dest in (output, pdf):
         if dest is not None:
             out.print(f"wrote {dest}", markup=False)
-    out.print(f"{len(sections)} sections, overall {overall or 'none'}", markup=False)
+    n = len(sections)
+    out.print(f"{n} section{'' if n == 1 else 's'}, overall {overall or 'none'}", markup=False)
