@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 import re
 import shutil
 import stat
@@ -173,12 +172,20 @@ def test_axis_max_value_threshold_and_unit() -> None:
 
 
 def test_values_beyond_the_data_and_bad_numbers_do_not_break_the_chart() -> None:
-    c = Chart("odd", "stacked", ["a", "b"], {"s": [float("nan"), -3.0], "t": [float("inf"), 2.0]})
+    c = Chart(
+        "odd",
+        "stacked",
+        ["a", "b"],
+        {"s": [float("nan"), -3.0], "t": [float("inf"), 2.0]},
+        max_value=float("nan"),
+        threshold=float("inf"),
+    )
     root = _svg(charts.render_chart(c))
     for r in root.iter(f"{SVG}rect"):
         for attr in ("x", "y", "width", "height"):
             v = r.get(attr)
             assert v is None or re.fullmatch(r"-?\d+(\.\d+)?", v), (attr, v)
+    assert not [ln for ln in root.iter(f"{SVG}line") if ln.get("stroke-dasharray")]
     empty = _svg(charts.render_chart(Chart("none", "pie", [], {}), empty="Nothing"))
     assert "Nothing" in [t.text for t in empty.iter(f"{SVG}text")]
 
@@ -563,16 +570,14 @@ def test_cli_builds_html_and_pdf(tmp_path: Path) -> None:
          "Chromium not found at /no/chromium"),
     ],
 )  # fmt: skip
-def test_cli_errors(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+def test_cli_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, message: str
+) -> None:
     _results(tmp_path)
     (tmp_path / "bad.json").write_text("{")
     (tmp_path / "nosections.json").write_text('{"schema": "x"}')
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        res = CliRunner().invoke(app, ["report", "build", *args])
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["report", "build", *args])
     assert res.exit_code == code, res.output
     assert message in res.stderr and "Traceback" not in res.output
     assert len(res.stderr.strip().splitlines()) == 1

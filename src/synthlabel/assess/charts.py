@@ -143,6 +143,11 @@ def _clean(values: Sequence[float], n: int) -> list[float]:
     return [v if math.isfinite(v) and v > 0 else 0.0 for v in vals]
 
 
+def _finite(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else None (NaN/inf axis settings are ignored)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _font(family: str | None) -> str:
     return f' font-family="{escape(family)}"' if family else ""
 
@@ -241,6 +246,7 @@ def bar_chart(
     the labels); ``threshold`` draws a dashed reference line labelled with
     ``threshold_label.format(value=...)``; the axis ends at ``max_value`` when given."""
     font = _font(font_family)
+    threshold, max_value = _finite(threshold), _finite(max_value)
     n = len(labels)
     names = list(series)
     data = {k: _clean(series[k], n) for k in names}
@@ -413,6 +419,7 @@ def hbar_chart(
     ``axis`` draws ticks and grid lines at the bottom, ``track`` a grey full-length track
     behind each bar. The value is written at the end of each bar."""
     font = _font(font_family)
+    threshold, max_value = _finite(threshold), _finite(max_value)
     n = len(labels)
     names = list(series)
     data = {k: _clean(series[k], n) for k in names}

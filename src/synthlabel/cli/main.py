@@ -52,6 +52,7 @@ from synthlabel.cli._common import (
     progress,
     run_jobs_with_progress,
 )
+from synthlabel.cli.biometric_cmd import biometric_app
 from synthlabel.cli.demo_data_cmd import demo_data
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
@@ -88,6 +89,7 @@ keys_app.add_typer(trust_app, name="trust")
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
 app.add_typer(tc260_app, name="tc260")
+app.add_typer(biometric_app, name="biometric")
 app.add_typer(report_app, name="report")
 # The supervision service (needs [service]; cli/serve_cmd.py imports it lazily).
 app.command("serve")(serve)
