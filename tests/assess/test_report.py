@@ -522,6 +522,7 @@ def test_verdict_section_from_real_inspections(tmp_path: Path) -> None:
     p.write_text(json.dumps(as_json))
     again = load_sections(p)[0]
     assert again.metrics == section.metrics and again.tables == section.tables
+    assert load_sections(p, lang="zh")[0].title == "判定结果分布"  # the report's language
     build_report([again])  # draws
 
 

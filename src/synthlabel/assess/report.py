@@ -216,9 +216,9 @@ def check_sections(sections: Sequence[Section]) -> None:
             _check_table(tb, _where(i, s.title, f"table {tb.title!r}"))
 
 
-def sections_from_json(data: Any, *, source: str = "") -> list[Section]:
+def sections_from_json(data: Any, *, source: str = "", lang: str = "en") -> list[Section]:
     """The sections of one parsed result JSON: its ``"sections"`` list, or for an
-    ``inspect --json`` output (``"results"``) the verdict distribution section."""
+    ``inspect --json`` output (``"results"``) the verdict distribution section (in ``lang``)."""
     if (
         isinstance(data, dict)
         and "sections" not in data
@@ -227,7 +227,7 @@ def sections_from_json(data: Any, *, source: str = "") -> list[Section]:
     ):
         from synthlabel.assess.inspect_sections import verdict_section
 
-        return [verdict_section(data["results"])]
+        return [verdict_section(data["results"], lang=lang)]
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise ReportError(
             "no 'sections' list: not a synthlabel result file "
@@ -251,7 +251,7 @@ def sections_from_json(data: Any, *, source: str = "") -> list[Section]:
     return out
 
 
-def load_sections(path: str | os.PathLike[str]) -> list[Section]:
+def load_sections(path: str | os.PathLike[str], *, lang: str = "en") -> list[Section]:
     """Read and check the sections of a result JSON file (clear one-line errors)."""
     p = Path(path)
     try:
@@ -272,7 +272,7 @@ def load_sections(path: str | os.PathLike[str]) -> list[Section]:
         raise ReportError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=str(p)
         ) from None
-    return sections_from_json(data, source=str(p))
+    return sections_from_json(data, source=str(p), lang=lang)
 
 
 # ------------------------------------------------------------------------------ HTML
@@ -517,13 +517,13 @@ def _last_error_line(stderr: str) -> str:
 
 
 def load_results(
-    results: Sequence[str | os.PathLike[str]],
+    results: Sequence[str | os.PathLike[str]], *, lang: str = "en"
 ) -> tuple[list[Section], list[InputFile]]:
     """The sections of every result file, in order, and the files' names and SHA-256."""
     sections: list[Section] = []
     inputs: list[InputFile] = []
     for r in results:
-        sections += load_sections(r)
+        sections += load_sections(r, lang=lang)
         inputs.append(InputFile.of(r))
     return sections, inputs
 
@@ -543,7 +543,7 @@ def build_report_files(
     """Load result files, build the HTML, write it and/or the PDF. Returns the HTML and the
     sections. Every file is read and checked before anything is written."""
     translator(lang)  # an unknown language fails before any work
-    sections, inputs = load_results(results)
+    sections, inputs = load_results(results, lang=lang)
     sections += list(extra_sections)
     html = build_report(sections, title=title, org=org, lang=lang, inputs=inputs)
     if pdf_path is not None:

@@ -92,7 +92,7 @@ def build(
         fail("an output would overwrite one of the input files")
 
     try:
-        sections, inputs = load_results(results)
+        sections, inputs = load_results(results, lang=lang)
     except ReportError as exc:
         fail(escape(str(exc)), EXIT_UNREADABLE)
     try:
