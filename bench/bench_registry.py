@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,42 +29,26 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _gen_media as G
 
+from synthlabel.assess.attacks import image as IA
+from synthlabel.assess.attacks import registry as attack_registry
 from synthlabel.detect import hashes as H
 from synthlabel.detect import hashregistry as R
 
 OUT = Path(__file__).parent / "results"
 
 
-def jpeg(a: np.ndarray, q: int) -> np.ndarray:
-    _, b = cv2.imencode(".jpg", a[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(b, cv2.IMREAD_COLOR)[..., ::-1]
-
-
-def png(a: np.ndarray) -> np.ndarray:
-    _, b = cv2.imencode(".png", a[..., ::-1])
-    return cv2.imdecode(b, cv2.IMREAD_COLOR)[..., ::-1]
-
-
-def resize(a: np.ndarray, f: float) -> np.ndarray:
-    h, w = a.shape[:2]
-    return cv2.resize(a, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
-
-
-def crop(a: np.ndarray, left: float, top: float, right: float, bottom: float) -> np.ndarray:
-    h, w = a.shape[:2]
-    return a[int(h * top) : h - int(h * bottom), int(w * left) : w - int(w * right)]
-
-
+# The attacks live in the package (synthlabel.assess.attacks), shared with `synthlabel drill`.
 ATTACKS = {
-    "strip (lossless re-save)": png,
-    "JPEG 70": lambda a: jpeg(a, 70),
-    "resize 0.5x": lambda a: resize(a, 0.5),
-    "resize 0.75x": lambda a: resize(a, 0.75),
-    "crop 5 % (centre)": lambda a: crop(a, 0.025, 0.025, 0.025, 0.025),
-    "crop 10 % (one corner)": lambda a: crop(a, 0.1, 0.1, 0, 0),
-    "resize 0.75x + crop 8 % + JPEG 70": lambda a: jpeg(
-        crop(resize(a, 0.75), 0.04, 0, 0.04, 0.08), 70
-    ),
+    name: attack_registry.get(attack_id)
+    for name, attack_id in {
+        "strip (lossless re-save)": "image.resave_png",
+        "JPEG 70": "image.jpeg70",
+        "resize 0.5x": "image.resize0.5_area",
+        "resize 0.75x": "image.resize0.75",
+        "crop 5 % (centre)": "image.crop_centre95",
+        "crop 10 % (one corner)": "image.crop_corner90",
+        "resize 0.75x + crop 8 % + JPEG 70": "image.combo",
+    }.items()
 }
 
 
@@ -270,7 +253,7 @@ def scale_bench(entries: int, orb_entries: int) -> list[str]:
         lat = []
         found = 0
         for s in range(50):
-            q = H.hash_image_array(jpeg(resize(G.image(s)[1], 0.75), 70))
+            q = H.hash_image_array(IA.jpeg(IA.resize(G.image(s)[1], 0.75, "area"), 70))
             t = time.time()
             ms = reg.match(q)
             lat.append(time.time() - t)
@@ -288,10 +271,6 @@ def scale_bench(entries: int, orb_entries: int) -> list[str]:
     ]
 
 
-def ff(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
-
-
 def video_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -306,17 +285,13 @@ def video_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
         for i, p in enumerate(paths[:n]):
             reg.add(H.hash_file(p), name=f"v{i}")
         add_s = (time.time() - t0) / n
+        h264 = attack_registry.get("video.h264_crf28").with_params(
+            scale=0.5, preset=None, audio="none"
+        )
         attacks = {
-            "CRF 28 + half resolution": ["-vf", "scale=160:120", "-crf", "28"],
-            "CRF 28 + half res + trim 1.3 s start": [
-                "-ss",
-                "1.3",
-                "-vf",
-                "scale=160:120",
-                "-crf",
-                "28",
-            ],
-            "CRF 28 + half res + first 5 s": ["-t", "5", "-vf", "scale=160:120", "-crf", "28"],
+            "CRF 28 + half resolution": h264,
+            "CRF 28 + half res + trim 1.3 s start": h264.with_params(start=1.3, input_seek=True),
+            "CRF 28 + half res + first 5 s": h264.with_params(duration=5.0),
         }
         md = [
             "## Video",
@@ -326,13 +301,10 @@ def video_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
             "| attack | recall exact | recall exact+near | false matches (exact / any) |",
             "|---|---|---|---|",
         ]
-        for att, args in attacks.items():
+        for att, attack in attacks.items():
             ex = an = fe = fa = 0
             for i, p in enumerate(paths):
-                q = d / "q.mp4"
-                pre = args[:2] if args[0] == "-ss" else []
-                rest = args[2:] if pre else args
-                ff(*pre, "-i", str(p), *rest, "-c:v", "libx264", "-an", str(q))
+                q = attack.apply(p, d / "q")
                 ms = reg.match(H.hash_file(q))
                 if i < n:
                     top = [m for m in ms if m.entry.name == f"v{i}"]
@@ -382,12 +354,13 @@ def audio_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
         for i, p in enumerate(paths[:n]):
             reg.add(H.hash_file(p), name=f"a{i}")
         add_s = (time.time() - t0) / n
+        mp3 = attack_registry.get("audio.mp3_128k")
         attacks = {
-            "MP3 128k": (["-b:a", "128k"], "mp3"),
-            "MP3 64k": (["-b:a", "64k"], "mp3"),
-            "resample 22.05 kHz (WAV)": (["-ar", "22050"], "wav"),
-            "MP3 64k + trim 2.37 s start": (["-ss", "2.37", "-b:a", "64k"], "mp3"),
-            "MP3 128k + last 6 s only": (["-ss", "6", "-b:a", "128k"], "mp3"),
+            "MP3 128k": mp3,
+            "MP3 64k": attack_registry.get("audio.mp3_64k"),
+            "resample 22.05 kHz (WAV)": attack_registry.get("audio.resample22k"),
+            "MP3 64k + trim 2.37 s start": mp3.with_params(bitrate="64k", start=2.37),
+            "MP3 128k + last 6 s only": mp3.with_params(start=6.0),
         }
         md = [
             "## Audio",
@@ -397,13 +370,10 @@ def audio_bench(n: int, rows: list[dict[str, object]]) -> list[str]:
             "| attack | recall exact | recall exact+near | false matches (exact / any) |",
             "|---|---|---|---|",
         ]
-        for att, (args, ext) in attacks.items():
+        for att, attack in attacks.items():
             ex = an = fe = fa = 0
             for i, p in enumerate(paths):
-                q = d / f"q.{ext}"
-                pre = args[:2] if args[0] == "-ss" else []
-                rest = args[2:] if pre else args
-                ff(*pre, "-i", str(p), *rest, str(q))
+                q = attack.apply(p, d / "q")
                 ms = reg.match(H.hash_file(q))
                 if i < n:
                     top = [m for m in ms if m.entry.name == f"a{i}"]

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from scipy.io import wavfile  # type: ignore[import-untyped]
-from scipy.signal import butter, resample_poly, sosfiltfilt  # type: ignore[import-untyped]
 
+from synthlabel.assess.attacks import audio as audio_attacks
+from synthlabel.assess.attacks import registry as attack_registry
 from synthlabel.watermark.audio import ALGORITHM
 from synthlabel.watermark.base import AudioSignal, WatermarkCapacityError
 
@@ -43,12 +44,7 @@ SENTENCES = [
 VOICES = ["en", "en-us", "en+f3", "en+m3", "de", "fr"]
 
 
-def _resample(x: npt.NDArray[np.float64], sr_in: int, sr_out: int) -> npt.NDArray[np.float64]:
-    if sr_in == sr_out:
-        return x
-    g = math.gcd(sr_in, sr_out)
-    out: npt.NDArray[np.float64] = resample_poly(x, sr_out // g, sr_in // g)
-    return out
+_resample = audio_attacks.resample
 
 
 def _norm(y: npt.NDArray[np.float64], peak: float) -> F32:
@@ -109,19 +105,19 @@ def tones(rng: np.random.Generator, sr: int, n: int) -> F32:
     return _norm(y, 0.8)
 
 
+#: The unmarked-clip attacks, from the package's registry (shared with `synthlabel drill`).
+ATTACKS = {
+    "resample8k": "audio.resample8k",
+    "lowpass4k": "audio.lowpass4k",
+    "noise20": "audio.noise20",
+    "volume-6": "audio.volume-6",
+    "speed1.05": "audio.speed1.05",
+}
+
+
 def attack(rng: np.random.Generator, x: F32, sr: int) -> tuple[F32, str]:
-    kind = str(rng.choice(["resample8k", "lowpass4k", "noise20", "volume-6", "speed1.05"]))
-    y = x.astype(np.float64)
-    if kind == "resample8k":
-        y = _resample(_resample(y, sr, 8000), 8000, sr)
-    elif kind == "lowpass4k" and sr > 8000:
-        y = sosfiltfilt(butter(8, 4000, "low", fs=sr, output="sos"), y)
-    elif kind == "noise20":
-        y = y + rng.standard_normal(y.size) * math.sqrt(float(np.mean(y**2)) / 100 + 1e-12)
-    elif kind == "volume-6":
-        y = y * 0.5
-    elif kind == "speed1.05":
-        y = resample_poly(y, 20, 21)
+    kind = str(rng.choice(list(ATTACKS)))
+    y, _ = attack_registry.get(ATTACKS[kind])(x.astype(np.float64), sr, rng=rng)
     return np.clip(y, -1, 1).astype(np.float32), kind
 
 

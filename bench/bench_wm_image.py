@@ -18,7 +18,6 @@ Writes bench/results/wm_image.{md,json}. Run: ``OMP_NUM_THREADS=1 python bench/b
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -35,6 +34,8 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from synthlabel.assess.attacks import image as image_attacks  # noqa: E402
+from synthlabel.assess.attacks import registry as attack_registry  # noqa: E402
 from synthlabel.watermark.image import ALGORITHM  # noqa: E402
 
 U8 = npt.NDArray[np.uint8]
@@ -132,32 +133,18 @@ FAMILIES: dict[str, Callable[[Rng, int, int], U8]] = {
 }
 
 
-def _jpeg(a: U8, q: int) -> U8:
-    b = io.BytesIO()
-    Image.fromarray(a).save(b, "JPEG", quality=q)
-    return np.asarray(Image.open(io.BytesIO(b.getvalue())).convert("RGB"))
-
-
-def _resize(a: U8, s: float) -> U8:
-    h, w = a.shape[:2]
-    return np.asarray(
-        Image.fromarray(a).resize(
-            (max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.BICUBIC
-        )
-    )
-
-
+# The attacks live in the package (synthlabel.assess.attacks), shared with `synthlabel drill`.
+_jpeg = image_attacks.jpeg
 ATTACKS: dict[str, Callable[[U8], U8]] = {
-    "jpeg50": lambda a: _jpeg(a, 50),
-    "resize0.5": lambda a: _resize(a, 0.5),
-    "crop80": lambda a: np.ascontiguousarray(
-        a[a.shape[0] // 10 : -a.shape[0] // 10, a.shape[1] // 10 :]
-    ),
-    "rotate3": lambda a: np.asarray(
-        Image.fromarray(a).rotate(3, resample=Image.Resampling.BICUBIC)
-    ),
-    "hflip": lambda a: np.ascontiguousarray(a[:, ::-1]),
-    "screenshot": lambda a: _jpeg(_resize(a, 0.8), 70),
+    name: attack_registry.get(attack_id)
+    for name, attack_id in {
+        "jpeg50": "image.jpeg50",
+        "resize0.5": "image.resize0.5",
+        "crop80": "image.crop80",
+        "rotate3": "image.rotate3",
+        "hflip": "image.hflip",
+        "screenshot": "image.rescale_jpeg",  # 0.8x bicubic + JPEG 70
+    }.items()
 }
 
 

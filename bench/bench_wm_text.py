@@ -46,6 +46,8 @@ import torch
 import transformers
 from transformers import LogitsProcessor, LogitsProcessorList
 
+# the edit attacks live in the package (synthlabel.assess.attacks, shared with `synthlabel drill`)
+from synthlabel.assess.attacks.text import substitute_chars, substitute_words
 from synthlabel.watermark.base import DEFAULT_P_THRESHOLD
 from synthlabel.watermark.text import ALGORITHM, DEFAULT_KEY, ByteTokenizer, TextWatermarker
 
@@ -174,23 +176,6 @@ def ppl_and_entropy(
             p = logp.exp()
             ent.append(-(p * torch.nan_to_num(logp, neginf=0.0)).sum(-1))
     return float(torch.cat(nll).mean().exp()), float(torch.cat(ent).mean())
-
-
-def substitute_words(text: str, rate: float, pool: list[str], rng: np.random.Generator) -> str:
-    words = text.split(" ")
-    k = round(rate * len(words))
-    for i in rng.choice(len(words), size=k, replace=False):
-        words[i] = pool[int(rng.integers(len(pool)))]
-    return " ".join(words)
-
-
-def substitute_chars(text: str, rate: float, rng: np.random.Generator) -> str:
-    chars = list(text)
-    k = round(rate * len(chars))
-    letters = "abcdefghijklmnopqrstuvwxyz "
-    for i in rng.choice(len(chars), size=k, replace=False):
-        chars[i] = letters[int(rng.integers(len(letters)))]
-    return "".join(chars)
 
 
 def summarise(dets: list[Any]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from synthlabel.assess.attacks import Attack  # noqa: E402
+from synthlabel.assess.attacks import registry as attack_registry  # noqa: E402
 from synthlabel.watermark import payload as pl  # noqa: E402
 from synthlabel.watermark.video import ALGORITHM, DEFAULT_CRF, DEFAULT_PRESET  # noqa: E402
 
@@ -145,27 +147,24 @@ def main() -> int:
             print(rows[-1], flush=True)
 
         row("marked", "marked (CRF 18 output)", d / "marked.mp4", True)
-        x264 = ["-c:v", "libx264", "-preset", "veryfast"]
-        attacks: dict[str, list[str]] = {
-            "H.264 CRF 28": [*x264, "-crf", "28"],
-            "H.265 CRF 28": [
-                "-c:v", "libx265", "-preset", "veryfast", "-crf", "28",
-                "-x265-params", "log-level=error",
-            ],
-            "half res (640x360, H.264 CRF 23)": ["-vf", "scale=640:360", *x264, "-crf", "23"],
-            "half resolution + H.264 CRF 28": ["-vf", "scale=640:360", *x264, "-crf", "28"],
-            "30 -> 24 fps (H.264 CRF 23)": ["-r", "24", *x264, "-crf", "23"],
-        }  # fmt: skip
+        # the attacks come from the package's registry (shared with `synthlabel drill`)
+        h264 = attack_registry.get("video.h264_crf28")
+        attacks: dict[str, Attack] = {
+            "H.264 CRF 28": h264,
+            "H.265 CRF 28": attack_registry.get("video.h265_crf28"),
+            "half res (640x360, H.264 CRF 23)": attack_registry.get("video.scale_half"),
+            "half resolution + H.264 CRF 28": h264.with_params(scale=0.5),
+            "30 -> 24 fps (H.264 CRF 23)": attack_registry.get("video.fps24"),
+        }
         for off in (0.0, 2.5, 5.0, max(0.0, dur - 3.0)):
-            attacks[f"3 s excerpt from {off:g} s (H.264 CRF 23)"] = [
-                "-ss", f"{off}", "-t", "3", *x264, "-crf", "23",
-            ]  # fmt: skip
-        attacks["3 s excerpt from 3.7 s + H.264 CRF 28 + half res"] = [
-            "-ss", "3.7", "-t", "3", "-vf", "scale=640:360", *x264, "-crf", "28",
-        ]  # fmt: skip
+            attacks[f"3 s excerpt from {off:g} s (H.264 CRF 23)"] = h264.with_params(
+                crf=23, start=off, duration=3.0
+            )
+        attacks["3 s excerpt from 3.7 s + H.264 CRF 28 + half res"] = h264.with_params(
+            start=3.7, duration=3.0, scale=0.5
+        )
         for i, (name, a) in enumerate(attacks.items()):
-            out = d / f"attack{i}.mp4"
-            ffmpeg("-i", str(d / "marked.mp4"), *a, "-c:a", "copy", str(out))
+            out = a.apply(d / "marked.mp4", d / f"attack{i}")
             row("attack", name, out, True)
         row("unmarked", "source clip", src, False)
         row("unmarked", "plain re-encode", d / "plain.mp4", False)
