@@ -151,11 +151,12 @@ def test_automatic_check_decides_label_items(tmp_path: Path) -> None:
 
     res = evaluate(cl, ans, runner=fake_runner)
     st = {r.item.id: (r.status, r.message) for r in res.items}
-    assert st["label-face"] == ("pass", "answered yes with evidence")
-    assert st["label-voice"][0] == "fail"
-    assert (
-        "1 of 1 samples fail the label check (first: voice1.wav: no prompt)" in st["label-voice"][1]
+    assert st["label-face"] == (
+        "pass",
+        "answered yes with 1 sample; label check (synthlabel assess): 1 of 1 sample conform",
     )
+    assert st["label-voice"][0] == "fail"
+    assert "1 of 1 sample do not conform (first: voice1.wav: no prompt)" in st["label-voice"][1]
 
     def broken(files: list[Path]) -> list[tuple[str, bool, list[str]]]:
         raise RuntimeError("ocr missing")
@@ -187,7 +188,7 @@ def test_real_label_check_on_sample_outputs(tmp_path: Path) -> None:
     (tmp_path / "samples" / "raw.png").write_bytes(src.read_bytes())  # unlabelled
     res = evaluate(cl, parse_answers(doc, cl, base_dir=tmp_path))
     face = next(r for r in res.items if r.item.id == "label-face")
-    assert face.status == "fail" and "1 of 2 samples fail" in face.message
+    assert face.status == "fail" and "1 of 2 samples do not conform" in face.message
 
 
 @pytest.mark.parametrize(

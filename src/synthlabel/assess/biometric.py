@@ -630,10 +630,18 @@ def _evaluate_item(
         if res.check.passed is None and res.check.mode == "automatic":
             res.status, res.message = "needs-evidence", res.check.message
             return res
-    res.message = "answered yes with evidence" + (
-        " (label check: manual)" if res.check and res.check.mode == "manual" else ""
-    )
+    noun = "sample" if item.evidence == "samples" else "evidence file"
+    parts = [_n(len(files), noun)] if files else []
+    if a.statement:
+        parts.append("a statement")
+    res.message = "answered yes with " + " and ".join(parts)
+    if res.check is not None:
+        res.message += f"; {res.check.message}"
     return res
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _conformance(files: list[Path], runner: ConformanceRunner | None) -> CheckOutcome:
@@ -642,8 +650,8 @@ def _conformance(files: list[Path], runner: ConformanceRunner | None) -> CheckOu
             "conformance",
             "manual",
             None,
-            f"{len(files)} samples recorded; the automatic label check is not available here, "
-            "check them by hand",
+            "label check: manual (the automatic check is off or synthlabel assess is not "
+            "installed); check the samples by hand",
         )
     try:
         outcome = runner(files)
@@ -662,14 +670,14 @@ def _conformance(files: list[Path], runner: ConformanceRunner | None) -> CheckOu
             "conformance",
             "automatic",
             False,
-            f"{len(bad)} of {len(outcome)} samples fail the label check "
-            f"(first: {Path(first[0]).name}: {why})",
+            f"label check (synthlabel assess): {len(bad)} of {_n(len(outcome), 'sample')} "
+            f"do not conform (first: {Path(first[0]).name}: {why})",
             rows,
         )
     return CheckOutcome(
         "conformance",
         "automatic",
         True,
-        f"{len(outcome)} samples pass the label check (synthlabel assess)",
+        f"label check (synthlabel assess): {len(outcome)} of {_n(len(outcome), 'sample')} conform",
         rows,
     )

@@ -204,11 +204,9 @@ class Tc260Result:
         metrics: dict[str, str] = {}
         for g in gates:
             value = pct(g.rate) if g.rate is not None else "—"
-            metrics[f"{g.gate.id} {g.gate.name_zh}"] = (
-                f"{value} (n={g.n}, {_threshold_text(g.gate)}) {STATUS_ZH[g.status]} {g.status}"
-            )
+            metrics[f"{g.gate.id} {g.gate.name_zh}"] = f"{value} · n={g.n} · {g.status}"
         metrics["模型 Model"] = str(model)
-        metrics["标准 Profile"] = f"{self.profile.get('id')} ({self.profile.get('standard')})"
+        metrics["标准 Profile"] = str(self.profile.get("id"))
         metrics["随机种子 Seed"] = str(self.seed)
         tables = [self._gate_table(), self._category_table(), self._bank_table()]
         if self.shortfalls:
@@ -224,6 +222,8 @@ class Tc260Result:
                 )
             )
         notes = [
+            f"Profile {self.profile.get('id')}: {self.profile.get('standard')} "
+            f"({self.profile.get('edition')}), SHA-256 {self.profile.get('sha256')}.",
             f"Random samples drawn with seed {self.seed}; a gate decides on the point estimate "
             "as the standard does, the Wilson 95 % interval is informational.",
             "Classifiers: "
