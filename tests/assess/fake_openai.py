@@ -36,6 +36,7 @@ class FakeOpenAI:
         fail_every: int = 0,
         retry_after: str | None = "0",
         api_key: str | None = None,
+        slow: dict[str, float] | None = None,
     ) -> None:
         self.answer = answer
         self.delay = delay
@@ -43,6 +44,7 @@ class FakeOpenAI:
         self.fail_every = fail_every  # every n-th request fails (429 and 500 in turn)
         self.retry_after = retry_after
         self.api_key = api_key
+        self.slow = slow or {}  # question substring -> seconds before answering
         self.lock = threading.Lock()
         self.requests = 0
         self.in_flight = 0
@@ -111,6 +113,9 @@ class FakeOpenAI:
                 return
             if self.delay:
                 time.sleep(self.delay)
+            for needle, seconds in self.slow.items():
+                if needle in question:
+                    time.sleep(seconds)
             for needle, plan in self.fail_plan.items():
                 if needle in question and tries <= len(plan):
                     self._fail(h, plan[tries - 1])

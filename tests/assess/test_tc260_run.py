@@ -296,6 +296,19 @@ def test_gives_up_after_retries_then_resume_asks_only_what_is_missing(tmp_path: 
         assert any("--resume" in n for n in res.notes)
 
 
+def test_per_request_timeout(tmp_path: Path) -> None:
+    d, prof = crafted(tmp_path, n=5)
+    with FakeOpenAI(answer, slow={"gen 2": 3.0}) as svc:
+        cfg = config(svc.url, tmp_path / "r.jsonl", prof)
+        cfg.endpoint = EndpointConfig(svc.url, "m", timeout_s=0.3, max_retries=1, backoff_s=0.01)
+        t0 = time.monotonic()
+        res = run(load_banks([d]), cfg)
+        assert time.monotonic() - t0 < 2.5  # did not wait for the slow answers
+        assert svc.hits["gen 2 kw"] == 2 and res.stats["errors"] == 1
+        item = next(i for i in res.items if i.question == "gen 2 kw")
+        assert item.error == "timed out after 0.3 s (gave up after 2 attempts)"
+
+
 def test_resume_reasks_only_the_failed_question(tmp_path: Path) -> None:
     d, prof = crafted(tmp_path)
     rf = tmp_path / "r.jsonl"
