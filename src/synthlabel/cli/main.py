@@ -54,6 +54,7 @@ from synthlabel.cli._common import (
 )
 from synthlabel.cli.biometric_cmd import biometric_app
 from synthlabel.cli.demo_data_cmd import demo_data
+from synthlabel.cli.drill_cmd import drill as drill_command
 from synthlabel.cli.propagate_cmd import propagate as propagate_command
 from synthlabel.cli.registry_cmd import registry_app
 from synthlabel.cli.report_cmd import report_app
@@ -318,6 +319,7 @@ def label(
 
 app.command("propagate")(propagate_command)
 app.command("scan")(scan_command)
+app.command("drill")(drill_command)
 
 
 def _wm_flag(info: dict[str, Any] | None) -> str:

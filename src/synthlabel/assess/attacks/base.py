@@ -56,10 +56,16 @@ class Attack:
     #: what the attack simulates, for reports: "codec", "geometry", "metadata", "signal",
     #: "edit", "composite"
     family: str = "signal"
+    #: format plug-in ids it handles (``None``: every format of its kind)
+    formats: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"attack {self.id!r}: kind must be one of {KINDS}, not {self.kind!r}")
+
+    def handles(self, fmt: str) -> bool:
+        """Whether the attack works on files of this format plug-in id."""
+        return self.formats is None or fmt in self.formats
 
     @property
     def name(self) -> str:
@@ -98,6 +104,7 @@ class Attack:
             "family": self.family,
             "description": self.description,
             "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "formats": sorted(self.formats) if self.formats is not None else None,
         }
 
 

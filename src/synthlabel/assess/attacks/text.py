@@ -75,6 +75,9 @@ PUNCTUATION: dict[str, tuple[str, ...]] = {
 #: word joiner, BOM, bidirectional marks and isolates, soft hyphen).
 ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
+#: The format plug-ins text attacks read (plain text, Markdown, HTML).
+FORMATS = frozenset({"text", "markdown", "html"})
+
 _WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]{2}")
 
 
@@ -279,7 +282,7 @@ def edit_attack(
     def run(src: Path, base: Path, rng: Rng, **p: Any) -> Path:
         return _run_edit(src, base, rng, _memory=memory, **p)
 
-    return Attack(attack_id, "text", description, run, params, memory, family)
+    return Attack(attack_id, "text", description, run, params, memory, family, FORMATS)
 
 
 def _m_synonyms(text: str, rng: Rng, *, rate: float = 0.3, **_: Any) -> str:
@@ -324,7 +327,7 @@ ATTACKS = AttackSet(
             "text.copy_paste", "text",
             "copy the rendered text and paste it as plain text (.txt): front matter, markup "
             "and zero-width characters gone",
-            _run_copy_paste, {}, _m_copy_paste, "metadata",
+            _run_copy_paste, {}, _m_copy_paste, "metadata", FORMATS,
         ),
         edit_attack(
             "text.synonyms", "30 % of the words with a synonym in the table swapped",
