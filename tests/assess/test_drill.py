@@ -140,6 +140,8 @@ def test_summary_json_and_sections(result: DrillResult) -> None:
     assert chart.series["implicit record"] == [0.0, 0.0]
     assert chart.series["watermark"] == [100.0, 100.0]
     assert all(len(v) == len(chart.labels) for v in chart.series.values())
+    assert chart.colours["watermark"] == sections[0].charts[0].colours["watermark"]
+    assert len(set(chart.colours.values())) == len(chart.series)  # one colour per label kind
     table = image.tables[0]
     assert table.rows[0][0] == "image.strip" and table.row_status == ["pass", "pass"]
     assert "0/1 (0 %)" in table.rows[0] and "1/1 (100 %)" in table.rows[0]

@@ -50,6 +50,9 @@ LABEL_KINDS: tuple[str, ...] = (
     "registry",
     "verdict",
 )
+#: One colour per label kind in every chart (the report's greyscale-safe palette order).
+_COLOURS = ("#1d3f8a", "#f2a33a", "#5aa9e6", "#2a9d8f", "#7b3294", "#f6e27f", "#8c2d04")
+_EXTRA_COLOURS = ("#b8e0a6", "#c51b7d", "#4d4d4d", "#e08214", "#542788")
 #: Kinds that make content traceable on their own (``any label`` in the tables).
 TRACE_KINDS = frozenset({"record", "c2pa", "watermark", "visible", "registry"})
 LABEL_TITLES = {
@@ -380,7 +383,9 @@ class DrillResult:
                 b.path,
                 b.media_kind or "?",
                 ", ".join(
-                    LABEL_TITLES.get(k, k) for k in baseline_kinds(b.observation, self.detectors)
+                    LABEL_TITLES.get(k, k)
+                    for k in baseline_kinds(b.observation, self.detectors)
+                    if k != "verdict"
                 )
                 or "none",
                 b.observation.verdict or "—",
@@ -411,6 +416,7 @@ class DrillResult:
                     series=series,
                     unit="%",
                     max_value=100.0,
+                    colours=_colours(labels_all, self.detectors),
                 )
             ]
             if kinds
@@ -478,6 +484,7 @@ class DrillResult:
                     series=series,
                     unit="%",
                     max_value=100.0,
+                    colours=_colours(kinds, self.detectors),
                 )
             ],
             tables=[
@@ -498,6 +505,15 @@ class DrillResult:
                 "some copy lost them all, warn when an attack failed to run."
             ],
         )
+
+
+def _colours(kinds: Sequence[str], detectors: Sequence[str]) -> dict[str, str]:
+    """Series name -> colour, the same for a label kind in every chart of a drill."""
+    order = [*LABEL_KINDS, "any", *(f"detector:{d}" for d in detectors)]
+    palette = [*_COLOURS, "#3a9a5b", *_EXTRA_COLOURS]  # "any" in green
+    return {
+        LABEL_TITLES.get(k, k): palette[order.index(k) % len(palette)] for k in kinds if k in order
+    }
 
 
 def _overall(table: dict[str, dict[str, Cell]], kind: str) -> float | None:
