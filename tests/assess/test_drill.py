@@ -216,3 +216,21 @@ def test_attacks_only_run_on_formats_they_handle(tmp_path: Path) -> None:
     res = run_drill([dest], DrillOptions(attacks=("text.synonyms",)), workers=1)
     assert res.trials == [] and res.baselines[0].kinds
     assert res.notes == [f"{dest}: no selected attack works on json files"]
+
+
+def test_registry_match_is_a_label_kind(labelled: dict[str, object], tmp_path: Path) -> None:
+    from synthlabel.detect import hashes, hashregistry
+
+    img = Path(str(labelled["image"]))
+    reg = hashregistry.Registry(tmp_path / "reg.sqlite")
+    reg.add(hashes.hash_file(img), name="sample")
+    reg.close()
+    options = DrillOptions(
+        attacks=("image.strip", "image.jpeg70"),
+        key_home=str(labelled["home"]),
+        registry_path=str(tmp_path / "reg.sqlite"),
+    )
+    res = run_drill([img], options, workers=1)
+    assert "registry" in res.baselines[0].kinds
+    assert all(t.survived["registry"] for t in res.trials)
+    assert "registry match" in res.sections()[1].charts[0].series
