@@ -52,6 +52,7 @@ from synthlabel.cli._common import (
     progress,
     run_jobs_with_progress,
 )
+from synthlabel.cli.assess_cmd import assess as assess_command
 from synthlabel.cli.biometric_cmd import biometric_app
 from synthlabel.cli.demo_data_cmd import demo_data
 from synthlabel.cli.drill_cmd import drill as drill_command
@@ -319,6 +320,7 @@ def label(
 
 app.command("propagate")(propagate_command)
 app.command("scan")(scan_command)
+app.command("assess")(assess_command)
 app.command("drill")(drill_command)
 
 
