@@ -397,6 +397,9 @@ def caption_size(ctx: FileContext, params: Mapping[str, Any]) -> Outcome:
             f"the ink height of caption {caps.full[0].text!r} could not be measured "
             "(too little contrast)"
         )
+    if ctx.kind == "video":  # judge the caption that comes first, not a bigger later one
+        first = min(c.frame_time or 0.0 for c in measured)
+        measured = [c for c in measured if (c.frame_time or 0.0) == first]
     best = max(measured, key=lambda c: (c.height_px or 0) / c.short_side)
     assert best.height_px is not None
     short = best.short_side

@@ -310,7 +310,7 @@ class AssessResult:
             + f"; {score_text} of the applicable checks passed."
         )
         metrics = {
-            "Profile": f"{self.profile.title_en} ({self.profile.ref})",
+            "Profile": self.profile.ref,
             "Files": str(n),
             "Conformant files": f"{s['conformant']}" + (f" ({pct:.0f} %)" if n else ""),
             "Check score": score_text,
