@@ -1,6 +1,7 @@
-"""The hash-chained audit log: written with every change, in the same transaction; any edited,
-inserted or deleted row is found (raw SQL tampering on SQLite and PostgreSQL); concurrent
-writers cannot fork the chain."""
+"""The hash-chained audit log: written with every change, in the same transaction (pending),
+linked into the chain afterwards by the chainer; any edited, inserted or deleted chained row is
+found (raw SQL tampering on SQLite and PostgreSQL), pending rows are reported and forged ones
+found; concurrent writers (with rollbacks, with a chainer running) give a valid chain."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def chain(test_db: ServiceDB) -> Engine:
     with session_scope(factory, actor="user:u9") as s:
         p = s.execute(select(Provider).where(Provider.name == "P1")).scalar_one()
         p.contact = "new contact"
+    assert audit.chain_pending(engine, SECRET).chained == 5
     return engine
 
 
@@ -56,6 +58,7 @@ def _row(engine: Engine, seq: int) -> Any:
 def test_every_write_is_recorded_with_its_changes(chain: Engine) -> None:
     result = _verify(chain)
     assert result.ok and result.checked == 5 and result.head_authenticated is True
+    assert result.pending == 0 and result.pending_oldest_s is None
     last = _row(chain, 5)
     assert last.action == "provider.update" and last.actor == "user:u9"
     payload = last.payload if isinstance(last.payload, dict) else json.loads(last.payload)
@@ -70,8 +73,9 @@ def test_rolled_back_write_leaves_no_event(chain: Engine) -> None:
         s.add(Provider(name="never"))
         s.flush()
         raise RuntimeError("abort")
+    assert audit.chain_pending(chain, SECRET).chained == 0
     result = _verify(chain)
-    assert result.ok and result.checked == 5
+    assert result.ok and result.checked == 5 and result.pending == 0
 
 
 def test_secrets_are_redacted_in_the_audit(test_db: ServiceDB) -> None:
@@ -184,43 +188,217 @@ def test_a_fully_rehashed_chain_is_caught_by_the_signed_head(chain: Engine) -> N
     assert result.problem.kind == "head" and result.head_authenticated is False
 
 
-def test_concurrent_writers_do_not_fork_the_chain(pg_db: ServiceDB) -> None:
+def test_concurrent_writers_with_rollbacks_and_chainers_give_a_valid_chain(
+    pg_db: ServiceDB,
+) -> None:
+    """Four writers on PostgreSQL (every fifth transaction rolled back after its audit row
+    was written: the id sequence gets gaps), while two chainers run: every committed event
+    is chained once, in a gap-free seq, and the chain verifies."""
     engine = pg_db.engine()
     upgrade(engine)
     factory = session_factory(engine, SECRET)
     errors: list[BaseException] = []
-    start = threading.Barrier(2)
+    start = threading.Barrier(4)
+    names = ("a", "b", "c", "d")
 
     def writer(name: str) -> None:
         try:
             start.wait()
-            for i in range(50):
-                with session_scope(factory, actor=f"user:{name}") as s:
+            for i in range(40):
+                s = factory()
+                s.info["actor"] = f"user:{name}"
+                if i % 5 == 4:
+                    with s.begin_nested():  # in a savepoint the audit row is written at once
+                        s.add(Provider(name=f"{name}-{i}"))
+                    s.rollback()  # ...and its id is lost with the transaction
+                else:
                     s.add(Provider(name=f"{name}-{i}"))
+                    s.commit()
+                s.close()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    chainers = [audit.BackgroundChainer(engine, SECRET, 0.01).start() for _ in range(2)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in names]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    for c in chainers:
+        c.stop()
     assert not errors, errors
     result = _verify(engine)
     assert result.ok, result.problem
-    assert result.checked == 100 and result.head_seq == 100
+    assert result.checked == 128 and result.head_seq == 128 and result.pending == 0
     with engine.connect() as conn:
-        actors = [r[0] for r in conn.execute(text("SELECT actor FROM audit_event ORDER BY seq"))]
-    assert actors.count("user:a") == 50 and actors.count("user:b") == 50
-    assert len(set(actors[:60])) == 2  # they really interleaved
+        rows = conn.execute(text("SELECT id, seq, actor FROM audit_event ORDER BY seq")).all()
+        nextval = conn.execute(text("SELECT last_value FROM audit_event_id_seq")).scalar()
+    assert [r.seq for r in rows] == list(range(1, 129))
+    assert int(nextval) >= 160  # the rolled-back transactions used ids too: gaps, no deletion
+    actors = [r.actor for r in rows]
+    assert all(actors.count(f"user:{n}") == 32 for n in names)
+    assert len(set(actors[:40])) >= 2  # they really interleaved
+
+
+def _pending_factory(engine: Engine) -> Any:
+    upgrade(engine)
+    return session_factory(engine, SECRET)
+
+
+def test_pending_events_are_reported_then_chained(test_db: ServiceDB) -> None:
+    engine = test_db.engine()
+    factory = _pending_factory(engine)
+    for i in range(3):
+        with session_scope(factory, actor="user:p") as s:
+            s.add(Provider(name=f"pending-{i}"))
+    result = _verify(engine)
+    assert result.ok and result.checked == 0 and result.pending == 3
+    assert result.pending_oldest_s is not None and 0 <= result.pending_oldest_s < 60
+    first = audit.chain_pending(engine, SECRET, batch=2)  # two transactions
+    assert (first.chained, first.rejected, first.busy, first.head_seq) == (3, 0, False, 3)
+    result = _verify(engine)
+    assert result.ok and result.checked == 3 and result.pending == 0
+    with session_scope(factory, actor="user:p") as s:
+        s.add(Provider(name="later"))
+    assert audit.chain_pending(engine, SECRET).chained == 1
+    assert _verify(engine).checked == 4
+
+
+def _first_pending(engine: Engine) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(AuditEvent.__table__).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id)
+        ).first()
+
+
+def _pending_edit(engine: Engine) -> None:
+    r = _first_pending(engine)
+    _sql(engine, "UPDATE audit_event SET actor = 'user:mallory' WHERE id = :i", i=r.id)
+
+
+def _pending_insert(engine: Engine) -> None:
+    ts = "2026-01-01 00:00:00.000000" if engine.dialect.name == "sqlite" else "2026-01-01"
+    _sql(
+        engine,
+        "INSERT INTO audit_event (ts, actor, action, object_type, object_id, payload) "
+        "VALUES (:ts, 'user:mallory', 'provider.delete', 'provider', '1', '{}')",
+        ts=ts,
+    )
+
+
+def _pending_replay(engine: Engine) -> None:
+    """A copy of a genuine pending row, MAC and all, under a new id."""
+    r = _first_pending(engine)
+    payload = r.payload if isinstance(r.payload, str) else json.dumps(r.payload)
+    _sql(
+        engine,
+        "INSERT INTO audit_event (id, ts, actor, action, object_type, object_id, payload, mac) "
+        "VALUES (:i, :ts, :a, :ac, :ot, :oi, :p, :m)",
+        i=r.id + 1000,
+        ts=r.ts,
+        a=r.actor,
+        ac=r.action,
+        ot=r.object_type,
+        oi=r.object_id,
+        p=payload,
+        m=r.mac,
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper", [_pending_edit, _pending_insert, _pending_replay], ids=["edit", "insert", "replay"]
+)
+def test_forged_pending_rows_are_found_and_never_chained(
+    test_db: ServiceDB, tamper: Tamper
+) -> None:
+    engine = test_db.engine()
+    factory = _pending_factory(engine)
+    for i in range(2):
+        with session_scope(factory, actor="user:p") as s:
+            s.add(Provider(name=f"genuine-{i}"))
+    tamper(engine)
+    result = _verify(engine)
+    assert not result.ok and result.problem is not None
+    assert result.problem.kind == "forged" and result.problem.id is not None
+    chained = audit.chain_pending(engine, SECRET)
+    assert chained.rejected == 1 and chained.chained == (1 if tamper is _pending_edit else 2)
+    after = _verify(engine)  # the chain itself is fine; the forged row stays pending, named
+    assert after.checked == chained.chained and after.pending == 1
+    assert after.problem is not None and after.problem.kind == "forged"
+    assert after.problem.id == result.problem.id
+
+
+def test_chainers_skip_a_busy_head(pg_db: ServiceDB) -> None:
+    engine = pg_db.engine()
+    factory = _pending_factory(engine)
+    with session_scope(factory) as s:
+        s.add(Provider(name="x"))
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1 FROM audit_chain_head WHERE id = 1 FOR UPDATE"))
+        busy = audit.chain_pending(engine, SECRET)  # another connection: does not wait
+    assert busy.busy and busy.chained == 0
+    assert audit.chain_pending(engine, SECRET).chained == 1
+
+
+def test_an_existing_chain_survives_the_migration(test_db: ServiceDB) -> None:
+    """A chain written before revision 0004 (seq as the key, no row MACs) still verifies
+    after it, and new events continue it."""
+    from datetime import UTC, datetime
+
+    engine = test_db.engine()
+    upgrade(engine, "0003")
+    prev = audit.GENESIS_HASH
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            ts = datetime(2026, 1, seq, tzinfo=UTC)
+            h = audit.event_hash(seq, ts, "user:old", "x.create", "x", str(seq), {"n": seq}, prev)
+            conn.execute(
+                text(
+                    "INSERT INTO audit_event (seq, ts, actor, action, object_type, object_id, "
+                    "payload, prev_hash, hash) VALUES (:s, :ts, 'user:old', 'x.create', 'x', "
+                    ":o, :p, :prev, :h)"
+                ),
+                {
+                    "s": seq,
+                    "ts": ts if engine.dialect.name != "sqlite" else f"2026-01-0{seq} 00:00:00",
+                    "o": str(seq),
+                    "p": json.dumps({"n": seq}),
+                    "prev": prev,
+                    "h": h,
+                },
+            )
+            prev = h
+        conn.execute(
+            text("UPDATE audit_chain_head SET seq = 3, hash = :h, mac = :m WHERE id = 1"),
+            {"h": prev, "m": audit.head_mac(SECRET, 3, prev)},
+        )
+    upgrade(engine)
+    assert _verify(engine).ok and _verify(engine).checked == 3
+    factory = session_factory(engine, SECRET)
+    with session_scope(factory) as s:
+        s.add(Provider(name="after"))
+    assert audit.chain_pending(engine, SECRET).chained == 1
+    result = _verify(engine)
+    assert result.ok and result.checked == 4 and result.head_authenticated is True
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM audit_event ORDER BY seq"))]
+    assert ids[:3] == [1, 2, 3] and ids[3] > 3
 
 
 def test_cli_audit_verify_exit_codes(chain: Engine, test_db: ServiceDB, monkeypatch: Any) -> None:
     monkeypatch.setenv("SYNTHLABEL_SECRET_KEY", SECRET)
+    with session_scope(session_factory(chain, SECRET)) as s:
+        s.add(Provider(name="pending"))
     runner = CliRunner()
-    ok = runner.invoke(cli_app, ["audit", "verify", "--database-url", test_db.url, "--json"])
+    args = ["audit", "verify", "--database-url", test_db.url]
+    only_read = runner.invoke(cli_app, [*args, "--no-chain"])
+    assert only_read.exit_code == 0, only_read.output
+    assert "1 events pending" in only_read.output
+    ok = runner.invoke(cli_app, [*args, "--json"])
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["ok"] is True
+    body = json.loads(ok.stdout)
+    assert body["ok"] is True and body["chained_now"] == 1 and body["pending"] == 0
+    assert body["checked"] == 6
     _delete_middle(chain)
     bad = runner.invoke(cli_app, ["audit", "verify", "--database-url", test_db.url, "--json"])
     assert bad.exit_code == 1
@@ -233,15 +411,23 @@ def test_cli_audit_verify_exit_codes(chain: Engine, test_db: ServiceDB, monkeypa
 def test_api_audit_list_and_verify(test_db: ServiceDB) -> None:
     from tests.service.conftest import make_service
 
-    for svc in make_service(test_db.url):
+    for svc in make_service(test_db.url, audit_chain_seconds=0):  # chained by hand below
         c, h = svc.client, svc.auth()
         c.post("/api/v1/providers", json={"name": "Audited"}, headers=h)
         page = c.get("/api/v1/audit", params={"limit": 2}, headers=h).json()
-        assert len(page["items"]) == 2 and page["next_after_seq"] == 2
-        rest = c.get("/api/v1/audit", params={"after_seq": 2}, headers=h).json()["items"]
+        assert len(page["items"]) == 2 and page["next_after_id"] == page["items"][1]["id"]
+        after = page["next_after_id"]
+        rest = c.get("/api/v1/audit", params={"after_id": after}, headers=h).json()["items"]
         last = rest[-1]
         assert last["action"] == "provider.create" and last["actor"] == "user:root"
-        assert c.get("/api/v1/audit/verify", headers=h).json()["ok"] is True
+        assert last["seq"] is None and last["hash"] is None  # pending until chained
+        v = c.get("/api/v1/audit/verify", headers=h).json()
+        assert v["ok"] is True and v["pending"] >= 1
+        audit.chain_pending(svc.app.state.synthlabel.engine, svc.settings.secret_key)
+        v = c.get("/api/v1/audit/verify", headers=h).json()
+        assert v["ok"] is True and v["pending"] == 0 and v["checked"] >= 3
+        listed = c.get("/api/v1/audit", params={"after_id": after}, headers=h).json()["items"]
+        assert listed[-1]["seq"] == v["head_seq"] and len(listed[-1]["hash"]) == 64
         _sql(svc.app.state.synthlabel.engine, "UPDATE audit_event SET action = 'x' WHERE seq = 1")
         v = c.get("/api/v1/audit/verify", headers=h).json()
         assert v["ok"] is False and v["problem"]["seq"] == 1 and v["problem"]["kind"] == "edited"

@@ -88,11 +88,11 @@ def test_killed_connections_during_ingest_and_work_lose_nothing(
         while True:
             with contextlib.suppress(DatabaseUnavailable):
                 worker.run_until_idle()
-            with svc.session() as s:
-                try:
+            try:
+                with svc.session() as s:
                     left = s.scalar(select(func.count()).where(WorkItem.status != "done"))
-                except Exception:  # a killed connection; ask again
-                    continue
+            except Exception:  # a killed connection (the query or the close); ask again
+                continue
             if left == 0:
                 break
             assert time.monotonic() < deadline, f"{left} jobs not done"

@@ -222,28 +222,48 @@ def users_list(database_url: DatabaseUrlOpt = None, as_json: JsonOpt = False) ->
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DatabaseUrlOpt = None, as_json: JsonOpt = False) -> None:
-    """Check the audit chain: every hash, every link, no gap, the signed head. Exit 0 when
-    intact, 1 at the first problem (its seq and why)."""
+def audit_verify(
+    database_url: DatabaseUrlOpt = None,
+    as_json: JsonOpt = False,
+    no_chain: Annotated[
+        bool,
+        typer.Option(
+            "--no-chain", help="only read: leave pending events pending (they are reported)"
+        ),
+    ] = False,
+) -> None:
+    """Link pending audit events into the chain, then check it: every hash, every link, no
+    gap, the signed head, the pending events' MACs. Exit 0 when intact, 1 at the first problem
+    (its seq and why)."""
     from synthlabel.service import audit
 
     settings = _settings(database_url)
     engine = _engine(settings, upgrade=False)
+    chained: audit.ChainResult | None = None
     try:
+        if not no_chain:
+            chained = audit.chain_pending(engine, settings.secret_key)
         with engine.connect() as conn:
             result = audit.verify(conn, settings.secret_key)
     except Exception as exc:
         _db_fail(exc)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), "chained_now": chained.chained if chained else 0})
     elif result.ok:
         auth = "signed head verified" if result.head_authenticated else "head not signed"
-        out.print(f"audit chain intact: {result.checked} events, {auth}")
+        now = f", {chained.chained} chained now" if chained and chained.chained else ""
+        out.print(f"audit chain intact: {result.checked} events{now}, {auth}")
+        if result.pending:
+            out.print(
+                f"{result.pending} events pending (appended, not chained yet; the oldest "
+                f"{result.pending_oldest_s or 0:.1f} s old)"
+            )
     else:
         assert result.problem is not None
         p = result.problem
+        where = f"seq {p.seq}" if p.seq else f"pending event id {p.id}"
         Console(stderr=True).print(
-            f"audit chain broken at seq {p.seq} ({p.kind}): {p.message}", highlight=False
+            f"audit chain broken at {where} ({p.kind}): {p.message}", highlight=False
         )
     raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEM)
 

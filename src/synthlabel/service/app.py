@@ -7,6 +7,9 @@ in :data:`ROUTERS`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from synthlabel import __version__
@@ -28,6 +31,7 @@ from synthlabel.service.api import (
 )
 from synthlabel.service.api.deps import AppState
 from synthlabel.service.api.errors import install_error_handlers
+from synthlabel.service.audit import BackgroundChainer
 from synthlabel.service.db.engine import make_engine, session_factory
 from synthlabel.service.limits import TokenBucket, UploadLimitMiddleware
 from synthlabel.service.settings import Settings
@@ -56,7 +60,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from synthlabel.service.db.migrate import upgrade
 
         upgrade(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Links the audit events writers append (pending) into the hash chain, every
+        # audit_chain_seconds; with the app's other processes and the workers, one at a time.
+        chainer = BackgroundChainer(engine, settings.secret_key, settings.audit_chain_seconds)
+        chainer.start()
+        try:
+            yield
+        finally:
+            chainer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="synthlabel supervision service",
         version=__version__,
         description=(

@@ -3,26 +3,49 @@
 Every ORM write through a session of :func:`synthlabel.service.db.engine.session_factory`
 (insert, update, delete of any model whose ``__audit__`` is true) appends one ``audit_event`` in
 the same transaction; :func:`record` appends an explicit event (logins, imports, Core-level
-writes such as queue claims). Each event's
+writes such as queue claims).
 
-    hash = SHA-256(canonical JSON of [seq, ts, actor, action, object_type, object_id,
-                                      payload, prev_hash])
+Appending and chaining are two steps, so that writers never wait for each other:
 
-and ``prev_hash`` is the previous event's hash (64 zeros for seq 1). Appends lock the
-``audit_chain_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions here
-begin ``IMMEDIATE`` and so are serial already), so concurrent writers cannot fork the chain.
-The head row records the last seq and hash and an HMAC of them under the service secret: a
-signed checkpoint, so even a fully re-hashed, truncated or extended chain is caught by
-:func:`verify` when it is given the secret.
+1. **Append** (in the writer's transaction, no lock): the row gets an ``id`` from the database
+   (a PostgreSQL sequence; on SQLite, whose writers are serial anyway, the next rowid) and
+
+       mac = HMAC-SHA256(service secret, canonical JSON of [id, ts, actor, action,
+                                                            object_type, object_id, payload])
+
+   It is *pending*: ``seq``, ``prev_hash`` and ``hash`` are empty. A rolled-back transaction
+   leaves no row (its id is simply never used).
+2. **Chain** (:func:`chain_pending`, run every second or so by the app and by each worker, and
+   by ``synthlabel audit verify`` first): it locks the ``audit_chain_head`` row (``FOR UPDATE
+   SKIP LOCKED``: one chainer at a time, the others skip), takes the committed pending rows in
+   id order, checks each one's MAC, and gives it the next chain position ``seq`` with
+
+       hash = SHA-256(canonical JSON of [seq, ts, actor, action, object_type, object_id,
+                                         payload, prev_hash])
+
+   ``prev_hash`` being the previous seq's hash (64 zeros for seq 1). The chain position is
+   assigned when the row is chained, in the chainer's own transaction, so ``seq`` has no gaps
+   whatever the order in which writers committed, and ids lost to rollbacks do not matter.
+   The head row records the last seq and hash and an HMAC of them under the secret: a signed
+   checkpoint, so a re-hashed, truncated or extended chain is caught by :func:`verify`.
+
+:func:`verify` walks the chained rows (any edited, inserted or deleted chained row is found)
+and reports the pending ones: their number, the oldest one's age, and any whose MAC does not
+match (edited, or inserted by someone without the secret). A pending row deleted before it was
+chained cannot be told from one that was never written: the chainer's interval bounds that
+window.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import math
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -30,7 +53,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
 
@@ -40,7 +74,10 @@ from synthlabel.service.db.types import utcnow
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 REDACTED = "<redacted>"
+#: Rows chained per chainer transaction.
+CHAIN_BATCH = 2000
 
+log = logging.getLogger("synthlabel.service")
 _events: Table = AuditEvent.__table__  # type: ignore[assignment]
 _head: Table = AuditChainHead.__table__  # type: ignore[assignment]
 
@@ -79,6 +116,11 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _payload(value: Any) -> Any:
+    # SQLite may hand JSON back as text when read with a plain text() query
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def event_hash(
     seq: int,
     ts: datetime,
@@ -89,13 +131,47 @@ def event_hash(
     payload: Any,
     prev_hash: str,
 ) -> str:
+    """A chained event's hash (the chain position ``seq`` and the previous hash included)."""
     body = [seq, _ts(ts), actor, action, object_type, object_id, jsonable(payload), prev_hash]
     return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def row_mac(
+    secret: str,
+    id_: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    payload: Any,
+) -> str:
+    """The MAC a row gets when it is appended: it proves a pending row was written by the
+    service (and is not a copy: the id is in it) until the chainer links it."""
+    body = [id_, _ts(ts), actor, action, object_type, object_id, jsonable(payload)]
+    msg = b"synthlabel-audit-row:" + canonical(body)
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
 def head_mac(secret: str, seq: int, hash_: str) -> str:
     msg = f"synthlabel-audit-head:{seq}:{hash_}".encode()
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def _mac_ok(row: Any, secret: str) -> bool:
+    if not row.mac:
+        return False
+    expected = row_mac(
+        secret,
+        int(row.id),
+        row.ts,
+        row.actor,
+        row.action,
+        row.object_type,
+        row.object_id,
+        _payload(row.payload),
+    )
+    return hmac.compare_digest(str(row.mac), expected)
 
 
 # --- appending ------------------------------------------------------------------------------
@@ -109,57 +185,31 @@ class PendingEvent:
     payload: dict[str, Any]
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(
-        select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID).with_for_update()
-    ).one_or_none()
-    if row is None:  # a database created without the migration's seed row
-        conn.execute(insert(_head).values(id=HEAD_ID, seq=0, hash=GENESIS_HASH))
-        return 0, GENESIS_HASH
-    return int(row.seq), str(row.hash)
+def _new_ids(conn: Connection, n: int) -> list[int]:
+    """``n`` fresh event ids (before the insert: the row MAC covers the id)."""
+    if conn.dialect.name == "postgresql":
+        ids = conn.execute(
+            text("SELECT nextval('audit_event_id_seq') FROM generate_series(1, :n)"), {"n": n}
+        ).scalars()
+        return sorted(int(i) for i in ids)
+    # SQLite: every transaction here begins IMMEDIATE (one writer at a time), so the next
+    # rowids are free until this transaction ends.
+    last = int(conn.execute(select(func.max(_events.c.id))).scalar() or 0)
+    return list(range(last + 1, last + n + 1))
 
 
 def append_events(
     conn: Connection, actor: str, events: list[PendingEvent], secret: str | None
 ) -> list[int]:
-    """Append ``events`` to the chain on ``conn`` (inside its transaction); their seqs."""
+    """Write ``events`` as pending rows on ``conn`` now (inside its transaction, taking no
+    lock); their ids. :func:`chain_pending` links them into the chain once committed."""
     if not events:
         return []
-    seq, prev = _lock_head(conn)
-    seqs: list[int] = []
-    rows: list[dict[str, Any]] = []
-    for ev in events:
-        seq += 1
-        ts = utcnow()
-        payload = jsonable(ev.payload)
-        h = event_hash(seq, ts, actor, ev.action, ev.object_type, ev.object_id, payload, prev)
-        rows.append(
-            {
-                "seq": seq,
-                "ts": ts,
-                "actor": actor,
-                "action": ev.action,
-                "object_type": ev.object_type,
-                "object_id": ev.object_id,
-                "payload": payload,
-                "prev_hash": prev,
-                "hash": h,
-            }
-        )
-        seqs.append(seq)
-        prev = h
-    conn.execute(insert(_events), rows)
-    conn.execute(
-        update(_head)
-        .where(_head.c.id == HEAD_ID)
-        .values(
-            seq=seq,
-            hash=prev,
-            mac=head_mac(secret, seq, prev) if secret else None,
-            updated_at=utcnow(),
-        )
-    )
-    return seqs
+    ts = utcnow()
+    rows = [
+        (actor, ts, ev.action, ev.object_type, ev.object_id, jsonable(ev.payload)) for ev in events
+    ]
+    return _write(conn, rows, secret)
 
 
 def record(
@@ -168,22 +218,71 @@ def record(
     object_type: str | None = None,
     object_id: str | int | None = None,
     payload: dict[str, Any] | None = None,
-) -> int:
-    """Append an explicit event in ``session``'s transaction; its seq."""
+) -> None:
+    """Append an explicit event in ``session``'s transaction (written when it commits)."""
     ev = PendingEvent(
         action, object_type, None if object_id is None else str(object_id), payload or {}
     )
+    _add(session, [ev])
+
+
+# Events are buffered in the session and written in one statement when the transaction
+# commits (one id fetch and one insert per transaction, not per flush). Inside a savepoint
+# they are written at once, so that rolling the savepoint back drops them too.
+_BUFFER = "_audit_buffer"
+
+
+def _add(session: Session, events: list[PendingEvent]) -> None:
     actor = str(session.info.get("actor", "system"))
-    return append_events(session.connection(), actor, [ev], session.info.get("audit_secret"))[0]
+    ts = utcnow()
+    rows = [
+        (actor, ts, ev.action, ev.object_type, ev.object_id, jsonable(ev.payload)) for ev in events
+    ]
+    if session.in_nested_transaction():
+        _write(session.connection(), rows, session.info.get("audit_secret"))
+    else:
+        session.info.setdefault(_BUFFER, []).extend(rows)
 
 
-def lock_chain(session: Session) -> None:
-    """Take the chain's lock now, before any other row lock of this transaction (the order
-    every audited writer uses: head first), e.g. before a ``SELECT ... FOR UPDATE`` of a queue
-    row whose update is audited later in the same transaction."""
-    if not session.info.get("_audit_locked"):
-        _lock_head(session.connection())
-        session.info["_audit_locked"] = True
+Row = tuple[str, datetime, str, str | None, str | None, Any]
+
+
+def _write(conn: Connection, rows: list[Row], secret: str | None) -> list[int]:
+    ids = _new_ids(conn, len(rows))
+    values: list[dict[str, Any]] = []
+    for id_, (actor, ts, action, object_type, object_id, payload) in zip(ids, rows, strict=True):
+        values.append(
+            {
+                "id": id_,
+                "ts": ts,
+                "actor": actor,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "payload": payload,
+                "mac": (
+                    row_mac(secret, id_, ts, actor, action, object_type, object_id, payload)
+                    if secret
+                    else None
+                ),
+            }
+        )
+    conn.execute(insert(_events), values)
+    return ids
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its events were written already
+    session.flush()  # the last changes' events join the buffer
+    rows = session.info.pop(_BUFFER, None)
+    if rows:
+        _write(session.connection(), rows, session.info.get("audit_secret"))
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outer transaction: committed (written) or rolled back
+        session.info.pop(_BUFFER, None)
 
 
 def _audited(obj: Any) -> bool:
@@ -222,15 +321,6 @@ def _changes(obj: Base) -> dict[str, Any]:
     return out
 
 
-def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
-    # Take the chain lock before this flush writes data rows: every writer then locks in
-    # the same order (head first), so two transactions cannot deadlock on head vs. row.
-    dirty = any(_audited(o) for o in (*session.new, *session.dirty, *session.deleted))
-    if dirty and not session.info.get("_audit_locked"):
-        _lock_head(session.connection())
-        session.info["_audit_locked"] = True
-
-
 def _after_flush(session: Session, _ctx: Any) -> None:
     events: list[PendingEvent] = []
     for obj in session.new:
@@ -248,24 +338,149 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             table = obj.__tablename__
             events.append(PendingEvent(f"{table}.delete", table, _identity(obj), _columns(obj)))
     if events:
-        actor = str(session.info.get("actor", "system"))
-        append_events(session.connection(), actor, events, session.info.get("audit_secret"))
-
-
-def _after_end(session: Session, _transaction: Any) -> None:
-    session.info.pop("_audit_locked", None)
+        _add(session, events)
 
 
 def install_audit_hooks(factory: sessionmaker[Session], secret: str | None = None) -> None:
-    """Audit every ORM write of sessions made by ``factory``; ``secret`` signs the head."""
+    """Audit every ORM write of sessions made by ``factory``; ``secret`` signs the rows."""
     from sqlalchemy import event
 
     if secret is not None:
         factory.kw.setdefault("info", {})["audit_secret"] = secret
-    event.listen(factory, "before_flush", _before_flush)
     event.listen(factory, "after_flush", _after_flush)
-    event.listen(factory, "after_commit", lambda s: _after_end(s, None))
-    event.listen(factory, "after_rollback", lambda s: _after_end(s, None))
+    event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_transaction_end", _after_transaction_end)
+
+
+# --- chaining -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    chained: int  # rows linked into the chain by this call
+    rejected: int  # pending rows left pending: their MAC does not match (verify reports them)
+    busy: bool  # another chainer held the head (nothing done here)
+    head_seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _lock_head(conn: Connection) -> tuple[int, str] | None:
+    """The head's (seq, hash), locked for this transaction; None when another chainer holds
+    it (PostgreSQL: ``SKIP LOCKED``; SQLite transactions are serial already)."""
+    row = conn.execute(
+        select(_head.c.seq, _head.c.hash)
+        .where(_head.c.id == HEAD_ID)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if row is not None:
+        return int(row.seq), str(row.hash)
+    if conn.execute(select(_head.c.id).where(_head.c.id == HEAD_ID)).first() is not None:
+        return None  # locked by another chainer
+    # a database created without the migration's seed row
+    conn.execute(insert(_head).values(id=HEAD_ID, seq=0, hash=GENESIS_HASH))
+    return 0, GENESIS_HASH
+
+
+_link = (
+    update(_events)
+    .where(_events.c.id == bindparam("b_id"), _events.c.seq.is_(None))
+    .values(seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
+)
+
+
+def _chain_batch(
+    conn: Connection, secret: str | None, after_id: int, batch: int
+) -> tuple[int, int, int, bool, int] | None:
+    """One transaction's worth: (chained, rejected, last id read, more left, head seq), or
+    None when the head is busy."""
+    head = _lock_head(conn)
+    if head is None:
+        return None
+    seq, prev = head
+    rows = conn.execute(
+        select(_events)
+        .where(_events.c.seq.is_(None), _events.c.id > after_id)
+        .order_by(_events.c.id)
+        .limit(batch)
+    ).all()
+    links: list[dict[str, Any]] = []
+    rejected = 0
+    for r in rows:
+        if secret is not None and not _mac_ok(r, secret):
+            rejected += 1  # stays pending: verify names it
+            continue
+        seq += 1
+        h = event_hash(
+            seq, r.ts, r.actor, r.action, r.object_type, r.object_id, _payload(r.payload), prev
+        )
+        links.append({"b_id": int(r.id), "b_seq": seq, "b_prev": prev, "b_hash": h})
+        prev = h
+    if links:
+        conn.execute(_link, links)
+        conn.execute(
+            update(_head)
+            .where(_head.c.id == HEAD_ID)
+            .values(
+                seq=seq,
+                hash=prev,
+                mac=head_mac(secret, seq, prev) if secret else None,
+                updated_at=utcnow(),
+            )
+        )
+    last = int(rows[-1].id) if rows else after_id
+    return len(links), rejected, last, len(rows) == batch, seq
+
+
+def chain_pending(
+    engine: Engine, secret: str | None, *, batch: int = CHAIN_BATCH, max_rows: int | None = None
+) -> ChainResult:
+    """Link every committed pending event into the chain (``batch`` rows per transaction, at
+    most ``max_rows`` in all); returns at once when another chainer is at work."""
+    chained = rejected = after = 0
+    head_seq = 0
+    while True:
+        with engine.begin() as conn:
+            step = _chain_batch(conn, secret, after, batch)
+        if step is None:
+            return ChainResult(chained, rejected, True, head_seq)
+        n, bad, after, more, head_seq = step
+        chained += n
+        rejected += bad
+        if not more or (max_rows is not None and chained >= max_rows):
+            return ChainResult(chained, rejected, False, head_seq)
+
+
+class BackgroundChainer:
+    """A daemon thread running :func:`chain_pending` every ``interval`` seconds (the app and
+    each worker run one; ``SKIP LOCKED`` keeps them out of each other's way). Errors (a
+    database that is down) are logged and the next round tries again."""
+
+    def __init__(self, engine: Engine, secret: str | None, interval: float = 1.0) -> None:
+        self.engine, self.secret, self.interval = engine, secret, interval
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="audit-chainer", daemon=True)
+
+    def start(self) -> BackgroundChainer:
+        if self.interval > 0:
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            try:
+                chain_pending(self.engine, self.secret)
+            except Exception as exc:  # the database is down: the next round tries again
+                log.warning("audit chainer: %s", str(exc).splitlines()[0] if str(exc) else exc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, then chain what is left once."""
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        with contextlib.suppress(Exception):
+            chain_pending(self.engine, self.secret)
 
 
 # --- verifying ------------------------------------------------------------------------------
@@ -273,9 +488,10 @@ def install_audit_hooks(factory: sessionmaker[Session], secret: str | None = Non
 
 @dataclass(frozen=True)
 class AuditProblem:
-    seq: int
-    kind: str  # edited | inserted | deleted | broken_link | head
+    seq: int  # the chain position (0 for a pending row)
+    kind: str  # edited | inserted | deleted | broken_link | head | forged
     message: str
+    id: int | None = None  # the row's id, where there is one
 
 
 @dataclass(frozen=True)
@@ -286,12 +502,14 @@ class VerifyResult:
     head_seq: int
     head_authenticated: bool | None  # None: no secret to check the head's MAC with
     problem: AuditProblem | None
+    pending: int = 0  # appended, not chained yet
+    pending_oldest_s: float | None = None  # the oldest pending event's age, seconds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _rows(conn: Connection, batch: int = 1000) -> Iterator[Any]:
+def _chained(conn: Connection, batch: int = 1000) -> Iterator[Any]:
     after = 0
     while True:
         chunk = conn.execute(
@@ -303,20 +521,52 @@ def _rows(conn: Connection, batch: int = 1000) -> Iterator[Any]:
         after = int(chunk[-1].seq)
 
 
+def _pending(conn: Connection, batch: int = 1000) -> Iterator[Any]:
+    after = 0
+    while True:
+        chunk = conn.execute(
+            select(_events)
+            .where(_events.c.seq.is_(None), _events.c.id > after)
+            .order_by(_events.c.id)
+            .limit(batch)
+        ).all()
+        if not chunk:
+            return
+        yield from chunk
+        after = int(chunk[-1].id)
+
+
 def verify(conn: Connection, secret: str | None = None) -> VerifyResult:
-    """Walk the chain; the first problem found (an edited, inserted or deleted row, a broken
-    link, or a head that does not match the chain or its MAC)."""
-    head = conn.execute(select(_head).where(_head.c.id == HEAD_ID)).one_or_none()
+    """Walk the chain, then the pending rows; the first problem found (an edited, inserted or
+    deleted chained row, a broken link, a head that does not match the chain or its MAC, a
+    pending row whose MAC does not match). The head is read ``FOR SHARE`` on PostgreSQL, so
+    no chainer moves it while the walk runs."""
+    head = conn.execute(
+        select(_head).where(_head.c.id == HEAD_ID).with_for_update(read=True)
+    ).one_or_none()
     head_seq = int(head.seq) if head is not None else 0
     head_hash = str(head.hash) if head is not None else GENESIS_HASH
     expected, prev, checked = 1, GENESIS_HASH, 0
+    pending = 0
+    oldest: datetime | None = None
 
     def result(problem: AuditProblem | None, authenticated: bool | None = None) -> VerifyResult:
+        age = None
+        if oldest is not None:
+            ts = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+            age = round(max(0.0, (utcnow() - ts).total_seconds()), 3)
         return VerifyResult(
-            problem is None, checked, expected - 1, head_seq, authenticated, problem
+            problem is None,
+            checked,
+            expected - 1,
+            head_seq,
+            authenticated,
+            problem,
+            pending,
+            age,
         )
 
-    for row in _rows(conn):
+    for row in _chained(conn):
         seq = int(row.seq)
         if seq != expected:
             gap = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
@@ -328,12 +578,14 @@ def verify(conn: Connection, secret: str | None = None) -> VerifyResult:
             row.action,
             row.object_type,
             row.object_id,
-            row.payload,
-            row.prev_hash,
+            _payload(row.payload),
+            row.prev_hash or "",
         )
         if computed != row.hash:
             return result(
-                AuditProblem(seq, "edited", f"seq {seq}: stored hash does not match its content")
+                AuditProblem(
+                    seq, "edited", f"seq {seq}: stored hash does not match its content", row.id
+                )
             )
         if row.prev_hash != prev:
             return result(
@@ -342,6 +594,7 @@ def verify(conn: Connection, secret: str | None = None) -> VerifyResult:
                     "broken_link",
                     f"seq {seq}: prev_hash is not seq {seq - 1}'s hash "
                     f"(seq {seq - 1} was changed and re-hashed, or a row was replaced)",
+                    row.id,
                 )
             )
         prev = row.hash
@@ -371,19 +624,40 @@ def verify(conn: Connection, secret: str | None = None) -> VerifyResult:
                 last, "head", f"the chain head's hash differs from seq {last}'s (re-hashed chain)"
             )
         )
-    if secret is None:
-        return result(None, None)
-    mac = head.mac if head is not None else None
-    if head_seq == 0 and mac is None:
-        return result(None, True)
-    if mac is None or not hmac.compare_digest(str(mac), head_mac(secret, head_seq, head_hash)):
-        return result(
-            AuditProblem(
-                head_seq,
-                "head",
-                "the chain head's MAC does not match (a forged or re-hashed chain, or another "
-                "secret key)",
-            ),
-            False,
-        )
-    return result(None, True)
+    authenticated: bool | None = None
+    if secret is not None:
+        mac = head.mac if head is not None else None
+        if head_seq == 0 and mac is None:
+            authenticated = True
+        elif mac is None or not hmac.compare_digest(
+            str(mac), head_mac(secret, head_seq, head_hash)
+        ):
+            return result(
+                AuditProblem(
+                    head_seq,
+                    "head",
+                    "the chain head's MAC does not match (a forged or re-hashed chain, or "
+                    "another secret key)",
+                ),
+                False,
+            )
+        else:
+            authenticated = True
+    count, first_ts = conn.execute(
+        select(func.count(), func.min(_events.c.ts)).where(_events.c.seq.is_(None))
+    ).one()
+    pending, oldest = int(count or 0), first_ts
+    if secret is not None and pending:
+        for row in _pending(conn):
+            if not _mac_ok(row, secret):
+                return result(
+                    AuditProblem(
+                        0,
+                        "forged",
+                        f"pending event id {row.id}: its MAC does not match (edited, or "
+                        "inserted outside the service)",
+                        int(row.id),
+                    ),
+                    authenticated,
+                )
+    return result(None, authenticated)

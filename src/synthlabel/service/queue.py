@@ -103,7 +103,6 @@ def claim(
 ) -> list[Job]:
     """Claim up to ``limit`` due jobs for ``worker`` in the caller's transaction (commit it
     before working on them, so the lease is visible)."""
-    audit.lock_chain(session)
     now = utcnow()
     token = f"{worker[:100]}/{secrets.token_hex(6)}"
     until = now + timedelta(seconds=lease_seconds)
@@ -189,7 +188,6 @@ def _set(session: Session, job_id: int, **values: Any) -> None:
 def locked(session: Session, job: Job) -> WorkItem | None:
     """The job's row, locked, if ``job``'s claim still holds it (else None: the lease was lost
     and another worker has it, or it was finished already)."""
-    audit.lock_chain(session)
     row = session.scalars(
         select(WorkItem)
         .where(WorkItem.id == job.id)
@@ -205,7 +203,6 @@ def locked_many(session: Session, jobs: list[Job]) -> dict[int, WorkItem]:
     """:func:`locked` for several jobs in one statement: id -> row for the claims that hold."""
     if not jobs:
         return {}
-    audit.lock_chain(session)
     rows = session.scalars(
         select(WorkItem)
         .where(WorkItem.id.in_([j.id for j in jobs]))

@@ -73,7 +73,6 @@ def run(
     while True:
 
         def batch(s: Session) -> list[tuple[str, str | None]]:
-            audit.lock_chain(s)
             recs = s.scalars(
                 select(ContentRecord).where(cond).order_by(ContentRecord.retain_until).limit(BATCH)
             ).all()

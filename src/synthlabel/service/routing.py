@@ -41,6 +41,7 @@ from synthlabel.service.db.models import (
     RoutingRuleVersion,
 )
 from synthlabel.service.db.types import utcnow
+from synthlabel.service.txn import memo
 
 # The queues every database has (created by migration 0002 and, idempotently, by
 # ensure_default_queues): name -> (kind, description, SLA hours).
@@ -171,13 +172,16 @@ def queue_by_name(session: Session, name: str) -> ReviewQueue:
 
 
 def rule_condition(session: Session, rule: RoutingRule) -> dict[str, Any]:
-    version = session.scalars(
-        select(RoutingRuleVersion).where(
-            RoutingRuleVersion.rule_id == rule.id,
-            RoutingRuleVersion.version == rule.current_version,
-        )
-    ).first()
-    return dict(version.condition) if version is not None else {}
+    def load() -> dict[str, Any]:
+        version = session.scalars(
+            select(RoutingRuleVersion).where(
+                RoutingRuleVersion.rule_id == rule.id,
+                RoutingRuleVersion.version == rule.current_version,
+            )
+        ).first()
+        return dict(version.condition) if version is not None else {}
+
+    return dict(memo(session, f"rule_condition:{rule.id}:{rule.current_version}", load))
 
 
 def create_rule(
@@ -344,12 +348,20 @@ def route_item(
         session.flush()
     fields = item_fields(content_record)
     item_flag_set = item_flags(content_record, flags)
-    rules = session.scalars(
-        select(RoutingRule)
-        .where(RoutingRule.status.in_(("live", "background")))
-        .order_by(RoutingRule.position, RoutingRule.id)
-    ).all()
-    queues = {q.id: q for q in session.scalars(select(ReviewQueue)).all()}
+    rules = memo(
+        session,
+        "routing_rules",
+        lambda: session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.status.in_(("live", "background")))
+            .order_by(RoutingRule.position, RoutingRule.id)
+        ).all(),
+    )
+    queues = memo(
+        session,
+        "review_queues",
+        lambda: {q.id: q for q in session.scalars(select(ReviewQueue)).all()},
+    )
     routed: tuple[RoutingRule, ReviewQueue] | None = None
     shadow: list[ShadowMatch] = []
     for rule in rules:

@@ -28,6 +28,9 @@ job_lease_seconds          SYNTHLABEL_JOB_LEASE_SECONDS        300
 webhook_max_attempts       SYNTHLABEL_WEBHOOK_MAX_ATTEMPTS     8
 complaint_sla_hours        SYNTHLABEL_COMPLAINT_SLA_HOURS      "" (defaults per category);
                                                                "rumour=12,rights=240"
+audit_chain_seconds        SYNTHLABEL_AUDIT_CHAIN_SECONDS      1.0 (how often the app and each
+                                                               worker chain pending audit
+                                                               events; 0: never in background)
 =========================  ==================================  ===============================
 """
 
@@ -71,6 +74,7 @@ class Settings:
     job_lease_seconds: int = 300
     webhook_max_attempts: int = 8
     complaint_sla_hours: str = ""
+    audit_chain_seconds: float = 1.0
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -100,6 +104,8 @@ class Settings:
                 parse_sla(settings.complaint_sla_hours)
             except ValueError as exc:
                 raise SettingsError(f"SYNTHLABEL_COMPLAINT_SLA_HOURS: {exc}") from None
+        if not 0 <= settings.audit_chain_seconds <= 3600:
+            raise SettingsError("SYNTHLABEL_AUDIT_CHAIN_SECONDS: between 0 and 3600 seconds")
         if min(settings.job_max_attempts, settings.job_lease_seconds) < 1:
             raise SettingsError("job_max_attempts and job_lease_seconds must be positive")
         if settings.blob_dir is None:
@@ -134,6 +140,11 @@ def _parse(name: str, type_: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{var}: expected an integer, got {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}: expected a number, got {raw!r}") from None
     if "Path" in kind:
         return Path(raw).expanduser()
     return raw

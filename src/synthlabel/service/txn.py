@@ -16,13 +16,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 log = logging.getLogger("synthlabel.service")
+
+
+MEMO = "reference_memo"
+
+
+def memo(session: Session, key: str, load: Callable[[], T]) -> T:
+    """``load()``, remembered for the rest of ``session`` when the session was opened with
+    ``session.info[MEMO] = {}`` (the ingest worker's batch transaction: its items share the
+    routing rules, queues and webhook subscriptions instead of reading them per item)."""
+    cache: dict[str, Any] | None = session.info.get(MEMO)
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cast(T, cache[key])
 
 
 class DatabaseUnavailable(RuntimeError):

@@ -46,7 +46,7 @@ from synthlabel.service.audit import jsonable
 from synthlabel.service.db.models import WebhookDelivery, WebhookSubscription
 from synthlabel.service.db.types import utcnow
 from synthlabel.service.queue import backoff
-from synthlabel.service.txn import transaction
+from synthlabel.service.txn import memo, transaction
 
 log = logging.getLogger("synthlabel.service")
 EVENT_KINDS = (
@@ -89,9 +89,13 @@ def wants(kinds: Any, event: str) -> bool:
 
 def emit(session: Session, event: str, data: Mapping[str, Any]) -> list[WebhookDelivery]:
     """Queue ``event`` for every matching active subscription (caller's transaction)."""
-    subs = session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.is_active.is_(True))
-    ).all()
+    subs = memo(
+        session,
+        "webhook_subscriptions",
+        lambda: session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.is_active.is_(True))
+        ).all(),
+    )
     out = []
     now = utcnow()
     for sub in subs:
@@ -135,7 +139,6 @@ class _Claimed:
 
 
 def _claim(session: Session, limit: int) -> list[_Claimed]:
-    audit.lock_chain(session)
     now = utcnow()
     rows = session.scalars(
         select(WebhookDelivery)
@@ -218,7 +221,6 @@ def _post(c: _Claimed, client: Any) -> tuple[int | None, str | None]:
 def _record(
     session: Session, c: _Claimed, code: int | None, error: str | None, max_attempts: int
 ) -> str:
-    audit.lock_chain(session)
     d = session.scalars(
         select(WebhookDelivery)
         .where(and_(WebhookDelivery.id == c.id, WebhookDelivery.attempts == c.attempts))

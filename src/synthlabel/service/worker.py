@@ -6,7 +6,8 @@ inspects them and commits all their effects in one transaction
 appends per item); when that fails, each job is run on its own and the one that raises is put
 back with backoff (:func:`synthlabel.service.queue.retry`). When no job is due it delivers due
 webhooks and, every ``retention_every`` seconds, runs the retention job, then sleeps ``poll``
-seconds.
+seconds. A background thread links the audit events the jobs append into the hash chain every
+``audit_chain_seconds`` (:class:`synthlabel.service.audit.BackgroundChainer`).
 
 ``concurrency`` threads run in one process (inspection releases the GIL in its native parts);
 for CPU-bound loads start several worker processes: the queue's claims keep them apart.
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from synthlabel.service import ingest, queue, retention, webhooks
+from synthlabel.service import audit, ingest, queue, retention, webhooks
 from synthlabel.service.db.engine import make_engine, session_factory
 from synthlabel.service.settings import Settings
 from synthlabel.service.txn import DatabaseUnavailable, transaction
@@ -169,7 +171,15 @@ class Worker:
         while not self.stop.is_set() and self.run_one_job():
             pass
         self.housekeeping()
+        self.chain_audit()
         return self.stats
+
+    def chain_audit(self) -> None:
+        """Link the pending audit events into the chain now (unless another chainer is)."""
+        try:
+            audit.chain_pending(self.engine, self.settings.secret_key)
+        except SQLAlchemyError as exc:  # the database is away: the next round chains them
+            log.warning("audit chaining failed: %s", str(exc).splitlines()[0])
 
     def _loop(self, thread: str) -> None:
         while not self.stop.is_set():
@@ -186,6 +196,9 @@ class Worker:
             self.stop.wait(self.poll)
 
     def run_forever(self, concurrency: int = 1) -> Stats:
+        chainer = audit.BackgroundChainer(
+            self.engine, self.settings.secret_key, self.settings.audit_chain_seconds
+        ).start()
         threads = [
             threading.Thread(target=self._loop, args=(f"#{i}",), name=f"worker-{i}", daemon=True)
             for i in range(max(1, concurrency))
@@ -200,6 +213,8 @@ class Worker:
             self.stop.set()
             for t in threads:
                 t.join(timeout=30)
+        finally:
+            chainer.stop()
         return self.stats
 
     def close(self) -> None:

@@ -625,30 +625,42 @@ class WebhookDelivery(Base):
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: ``hash = SHA-256(canonical(seq, ts, actor, action,
-    object_type, object_id, payload, prev_hash))``. Written only by the audit module."""
+    """Append-only. A writer appends the row *pending* (``id`` from the database, ``mac`` =
+    HMAC(secret) of id and content; no lock); the chainer later gives it its chain position
+    ``seq`` with ``hash = SHA-256(canonical(seq, ts, actor, action, object_type, object_id,
+    payload, prev_hash))``. Written only by the audit module."""
 
     __tablename__ = "audit_event"
     __audit__ = False
 
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigId, unique=True)
     ts: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100), index=True)
     object_type: Mapped[str | None] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 Index("ix_audit_event_object", AuditEvent.object_type, AuditEvent.object_id)
+# The chainer's work list: the pending rows in id order (a small partial index).
+Index(
+    "ix_audit_event_pending",
+    AuditEvent.id,
+    postgresql_where=AuditEvent.seq.is_(None),
+    sqlite_where=AuditEvent.seq.is_(None),
+)
 
 
 class AuditChainHead(Base):
-    """The one row (id 1) that serialises appends (locked ``FOR UPDATE``) and records the last
-    seq and hash, with ``mac`` = HMAC(service secret) over them: a signed checkpoint that makes
-    a re-hashed, truncated or extended chain detectable by whoever holds the secret."""
+    """The one row (id 1) that serialises chainers (locked ``FOR UPDATE SKIP LOCKED``; writers
+    never touch it) and records the last chained seq and hash, with ``mac`` = HMAC(service
+    secret) over them: a signed checkpoint that makes a re-hashed, truncated or extended chain
+    detectable by whoever holds the secret."""
 
     __tablename__ = "audit_chain_head"
     __audit__ = False

@@ -377,6 +377,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "auditproblem.deleted": ("rows were deleted", "记录被删除"),
     "auditproblem.broken_link": ("a link is broken", "链接断裂"),
     "auditproblem.head": ("the chain head does not match", "链头不一致"),
+    "auditproblem.forged": ("a pending row's MAC does not match", "待入链记录的校验码不符"),
+    "audit.pending": ("pending", "待入链"),
+    "audit.pending_hint": (
+        "appended, not linked into the chain yet (within about a second)",
+        "已写入，尚未链入哈希链（约一秒内）",
+    ),
+    "audit.pending_count": ("{n} pending", "{n} 条待入链"),
     "audit.object_type": ("Object type", "对象类型"),
     "audit.action": ("Action", "操作"),
     "audit.actor": ("Actor", "操作者"),

@@ -700,7 +700,7 @@ class HistoryRow:
     actor: str
     text: str
     reason: str | None = None
-    seq: int | None = None
+    event_id: int | None = None
 
 
 def _history_rows(ctx: Ctx, events: list[AuditEvent], decisions: list[Decision]) -> list[Any]:
@@ -725,7 +725,7 @@ def _history_rows(ctx: Ctx, events: list[AuditEvent], decisions: list[Decision])
             text = t(f"action.{e.action}")
         else:
             text = e.action
-        rows.append(HistoryRow(e.ts, e.actor, text, reason, e.seq))
+        rows.append(HistoryRow(e.ts, e.actor, text, reason, e.id))
     return rows
 
 
@@ -1224,8 +1224,8 @@ def _summary(e: AuditEvent) -> str:
 def audit_view(
     request: Request,
     db: DB,
-    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    event: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
@@ -1246,11 +1246,11 @@ def audit_view(
         stmt = stmt.where(AuditEvent.action.like(f"{action}%"))
     if actor:
         stmt = stmt.where(AuditEvent.actor == actor)
-    if seq is not None and before_seq is None:
-        before_seq = seq + 4
-    page = stmt.where(AuditEvent.seq < before_seq) if before_seq else stmt
-    events = list(db.execute(page.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE)).scalars().all())
-    newest = db.execute(stmt.order_by(AuditEvent.seq.desc()).limit(1)).scalar_one_or_none()
+    if event is not None and before_id is None:
+        before_id = event + 4
+    page = stmt.where(AuditEvent.id < before_id) if before_id else stmt
+    events = list(db.execute(page.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE)).scalars().all())
+    newest = db.execute(stmt.order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
     params = {
         k: v
         for k, v in {
@@ -1263,14 +1263,15 @@ def audit_view(
     }
     older_url = newer_url = None
     if len(events) == PAGE_SIZE:
-        older_url = "?" + urlencode({**params, "before_seq": events[-1].seq})
-    if events and newest is not None and events[0].seq < newest.seq:
-        newer_url = "?" + urlencode({**params, "before_seq": events[0].seq + PAGE_SIZE + 1})
+        older_url = "?" + urlencode({**params, "before_id": events[-1].id})
+    if events and newest is not None and events[0].id < newest.id:
+        newer_url = "?" + urlencode({**params, "before_id": events[0].id + PAGE_SIZE + 1})
     rows = []
     for e in events:
         link = OBJECT_LINKS.get(e.object_type or "")
         rows.append(
             {
+                "id": e.id,
                 "seq": e.seq,
                 "ts": e.ts,
                 "actor": e.actor,
@@ -1296,7 +1297,7 @@ def audit_view(
         verify=result,
         filters={"object_type": object_type, "action": action, "actor": actor},
         object_types=object_types,
-        highlight=seq,
+        highlight=event,
         older_url=older_url,
         newer_url=newer_url,
     )

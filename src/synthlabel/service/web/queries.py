@@ -124,7 +124,7 @@ def history(db: Session, record_id: str, job_ids: list[int], decision_ids: list[
             & AuditEvent.object_id.in_([str(d) for d in decision_ids])
         )
     return list(
-        db.execute(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.seq).limit(200))
+        db.execute(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.id).limit(200))
         .scalars()
         .all()
     )
