@@ -235,7 +235,12 @@ def test_csv_import_filing_of_another_provider_rolls_back(service: Service) -> N
 @pytest.fixture
 def tight_service(db_url: str) -> Iterator[Service]:
     yield from make_service(
-        db_url, public_rate_per_minute=60, public_rate_burst=3, max_upload_bytes=2048
+        # one token a minute: a slow machine (each bad login runs argon2) must not refill the
+        # bucket between the requests of the rate-limit test
+        db_url,
+        public_rate_per_minute=1,
+        public_rate_burst=3,
+        max_upload_bytes=2048,
     )
 
 

@@ -247,6 +247,10 @@ class _Collector:
     out: list[TextField] = field(default_factory=list)
     inflated: int = 0
 
+    @property
+    def full(self) -> bool:
+        return len(self.out) >= MAX_FIELDS
+
     def add(self, kind: str, key: str, value: str, where: str) -> None:
         if len(self.out) >= MAX_FIELDS or not value:
             return
@@ -800,6 +804,8 @@ def _mkv_tags(data: bytes, tags: Any, col: _Collector, budget: Any) -> None:
     from synthlabel.formats import mkv
 
     for tag in mkv._kids(data, tags, budget):
+        if col.full:
+            return  # nothing more would be kept: stop walking (a hostile file may hold millions)
         if tag.id != mkv.TAG:
             continue
         scope = "segment"
@@ -810,6 +816,8 @@ def _mkv_tags(data: bytes, tags: Any, col: _Collector, budget: Any) -> None:
                     if u.id in mkv.TARGET_UIDS and mkv._uint(data, u) != 0:
                         scope = "track" if u.id == 0x63C5 else "target"
         for st in kids:
+            if col.full:
+                return
             if st.id == mkv.SIMPLETAG:
                 _mkv_simple(data, st, col, budget, scope, 0)
 
