@@ -36,6 +36,7 @@ demo: install
 	$(BIN)/python -m synthlabel.demo
 	@# the supervision service's demo database (web UI): seeded here, started by `make serve-demo`
 	$(BIN)/synthlabel demo-data --database-url sqlite:///demo-out/service.db
+	@echo "sample report: demo-out/report.html$$(test -f demo-out/report.pdf && echo ' and demo-out/report.pdf')"
 	@echo "web UI: run 'make serve-demo' and open http://127.0.0.1:8000/"
 
 # The web UI on the demo database (blocks; Ctrl-C stops it). Seeds it first if needed.

@@ -498,9 +498,7 @@ class BiometricResult:
             ev += [f"{e.path} (not found)" for e in r.evidence if not e.sha256]
             if r.statement:
                 ev.append(f"“{r.statement[:120]}”")
-            check = ""
-            if r.check is not None:
-                check = f"{r.check.check}, {r.check.mode}: {r.check.message}"
+            check = _check_cell(r.check) if r.check is not None else ""
             rows.append(
                 [
                     r.item.id,
@@ -550,6 +548,16 @@ class BiometricResult:
                 notes=notes,
             )
         ]
+
+
+def _check_cell(c: CheckOutcome) -> str:
+    """The check in a few words for the table (the full message is in the Why column)."""
+    if c.mode == "manual":
+        return f"{c.check}: manual"
+    if c.passed is None or not c.files:
+        return f"{c.check}: could not run"
+    ok = sum(1 for f in c.files if f.get("conformant"))
+    return f"{c.check}: {ok}/{len(c.files)} samples conform"
 
 
 def evaluate(

@@ -302,6 +302,7 @@ def bar_chart(
     bar_total = max(3.0, min(slot * 0.7, 44.0 * groups))
     bar = bar_total / groups
     show_values = (n * groups <= 24 and bar >= 14) if value_labels is None else value_labels
+    values_svg: list[str] = []  # drawn last, over the threshold line
     for i in range(n):
         x0 = left + slot * i + (slot - bar_total) / 2
         base = 0.0
@@ -327,7 +328,7 @@ def bar_chart(
                     f"<title>{escape(tip)}</title></rect>"
                 )
             if show_values and not stacked and v > 0:
-                parts.append(
+                values_svg.append(
                     _text(
                         x + bar / 2,
                         y_top - 4,
@@ -339,7 +340,7 @@ def bar_chart(
                     )
                 )
         if show_values and stacked and totals[i] > 0:
-            parts.append(
+            values_svg.append(
                 _text(
                     x0 + bar_total / 2,
                     ypos(totals[i]) - 4,
@@ -388,6 +389,8 @@ def bar_chart(
         )
     if not any(totals):
         parts.append(_empty(width, top_pad + plot_h / 2, empty, font))
+    else:
+        parts += values_svg
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -483,6 +486,7 @@ def hbar_chart(
                     font=font,
                 )
             )
+    values_svg: list[str] = []  # drawn last, over the threshold line
     for i, lab in enumerate(labels):
         y = top_pad + i * row_height
         parts.append(
@@ -516,7 +520,7 @@ def hbar_chart(
                     f'height="{max(bar - (1 if groups > 1 else 0), 1):.1f}" '
                     f'rx="{3 if track else 1}" fill="{fill}"><title>{escape(tip)}</title></rect>'
                 )
-            parts.append(
+            values_svg.append(
                 _text(
                     plot_x + max(w, 0.0) + 5,
                     by + bar / 2 + 4,
@@ -545,10 +549,20 @@ def hbar_chart(
                 extra=HALO,
             )
         )
+    parts += values_svg  # over the threshold line
     if not n:
         parts.append(_empty(width, top_pad + body_h / 2 + 4, empty, font))
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _amount(value: float, unit: str) -> str:
+    """``3 items``, ``1 item``: an English plural unit is made singular for exactly one."""
+    if not unit:
+        return fmt(value)
+    if value == 1 and len(unit) > 2 and unit.endswith("s") and unit.isascii() and unit.isalpha():
+        unit = unit[:-1]
+    return f"{fmt(value)} {unit}"
 
 
 def pie_chart(
@@ -588,7 +602,7 @@ def pie_chart(
             continue
         share = v / total
         fill = colours.get(name, PALETTE[i % len(PALETTE)])
-        tip = f"{name}: {fmt(v)}{' ' + unit if unit else ''} ({share * 100:.0f} %)"
+        tip = f"{name}: {_amount(v, unit)} ({share * 100:.0f} %)"
         if share >= 0.9999:
             parts.append(
                 f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="{fill}">'
@@ -630,7 +644,7 @@ def pie_chart(
         y = ly + i * step
         fill = colours.get(name, PALETTE[i % len(PALETTE)])
         share = v / total
-        text = f"{name} — {fmt(v)}{' ' + unit if unit else ''} ({share * 100:.0f} %)"
+        text = f"{name} — {_amount(v, unit)} ({share * 100:.0f} %)"
         parts.append(
             f'<rect x="{lx:.1f}" y="{y - 6:.1f}" width="12" height="12" rx="2" fill="{fill}" '
             f'stroke="{AXIS}" stroke-width="0.5"/>'

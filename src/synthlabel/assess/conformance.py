@@ -46,6 +46,7 @@ from synthlabel.assess._profile import (
     parse_overrides,
     profile_yaml,
 )
+from synthlabel.assess.charts import colour
 from synthlabel.assess.sections import Chart, Section, Table
 from synthlabel.assess.sections import Status as SectionStatus
 from synthlabel.errors import SynthlabelError
@@ -352,6 +353,7 @@ class AssessResult:
                         ],
                     },
                     unit="files",
+                    colours={"conformant": colour("pass"), "not conformant": colour("fail")},
                 )
             )
         rule_rows = []

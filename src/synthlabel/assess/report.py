@@ -374,9 +374,17 @@ def build_report(
             counts=counts,
             chart_svg=chart_svg,
             kind_label=lambda k: t(f"kind.{k}") if f"kind.{k}" in STRINGS else k,
+            is_short=_is_short,
             css=css_vars,
         )
     )
+
+
+def _is_short(cell: object) -> bool:
+    """A table cell kept on one line: a number, a rate or a count such as "1/1 (100 %)" or
+    "100.0 %" (a narrow column would otherwise break it before the unit)."""
+    text = str(cell)
+    return len(text) <= 12 and text.isascii()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -1,6 +1,8 @@
 """``make demo``: make samples in every supported format (7 image formats, WAV, MP3, FLAC,
 Ogg, M4A, MP4, WebM, Markdown, HTML, JSON, plain text, PDF, DOCX), label them explicitly and
-implicitly with an SM2 signature, tamper with two copies, and print the inspect table.
+implicitly with an SM2 signature, tamper with two copies, print the inspect table, watermark
+and re-upload three copies, and end with a sample assessment report of all of it
+(:mod:`synthlabel.demo.report`: conformance, drill, verdicts, TC260, biometric).
 
 Run with ``python -m synthlabel.demo [OUT_DIR]`` (default ``demo-out``).
 """
@@ -269,56 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   note: {note}")
         print("   inspect the stripped copies: no record left, the watermark key still there")
         _run(cli, ["inspect", str(stripped), "--home", str(home)], check=False)
-    print("7. report: the verdicts of the labelled, tampered and re-uploaded files, and every")
-    print(f"   result file in {root / 'results'}/, as HTML and PDF")
-    _report(root, home)
-    print(f"\nDone. Look at {labelled}/sample.png to see the visible label,")
-    print(f"and at {root / 'report.pdf'} (or report.html) for the report.")
+    print("7. sample assessment report: conformance, attack drill, verdicts, TC260 harness")
+    print(f"   (mechanics demo) and biometric checklist, results in {root / 'results'}/")
+    from synthlabel.demo.report import build_demo_report
+
+    rep = build_demo_report(root, home, org=f"Demo AI service (fake provider code {DEMO_PRODUCER})")
+    print(f"\nDone. Look at {labelled}/sample.png to see the visible label.")
+    print(f"sample report: {rep.html}" + (f" and {rep.pdf}" if rep.pdf else ""))
     return 0
-
-
-def _report(root: Path, home: Path) -> None:
-    """Inspect the demo's outputs once more for their verdicts (watermarks are looked for
-    only in the re-uploaded copies: the others carry their record), keep the verdict section
-    as ``results/verdicts.json`` and build ``report.html`` and ``report.pdf`` from every
-    result JSON in ``results/``: a demo step that writes one there (``synthlabel assess
-    -o``, ``drill -o``...) is in the report without further wiring."""
-    import json
-
-    from synthlabel.assess.inspect_sections import verdict_section
-    from synthlabel.assess.report import ReportError, find_chromium
-    from synthlabel.cli.main import main as cli
-    from synthlabel.pipeline.inspecting import InspectOptions, inspect_many
-    from synthlabel.pipeline.io import iter_inputs
-
-    def files(*folders: str) -> list[Path]:
-        return [p for f in folders if (root / f).is_dir() for p, _ in iter_inputs([root / f])]
-
-    opts = InspectOptions(key_home=str(home), detect=True)
-    reports = inspect_many(files("labelled", "tampered"), opts)
-    stripped = files("reuploaded")
-    if stripped:
-        reports += inspect_many(
-            stripped, InspectOptions(key_home=str(home), detect=True, watermarks=True)
-        )
-    section = verdict_section(
-        reports, group=lambda d: Path(str(d.get("path", ""))).parent.name, group_name="folder"
-    )
-    results = root / "results"
-    results.mkdir(exist_ok=True)
-    (results / "verdicts.json").write_text(
-        json.dumps({"tool": "synthlabel.demo", "sections": [section.to_dict()]}, indent=1),
-        encoding="utf-8",
-    )
-    args = ["report", "build", *sorted(str(p) for p in results.glob("*.json"))]
-    args += ["-o", str(root / "report.html"), "--title", "synthlabel demo report"]
-    args += ["--org", "Demo AI service (fake provider code " + DEMO_PRODUCER + ")"]
-    try:
-        find_chromium()
-        args += ["--pdf", str(root / "report.pdf")]
-    except ReportError as exc:
-        print(f"   note: {exc}; writing the HTML report only")
-    _run(cli, args)
 
 
 def _reupload(marked: Path, dest: Path) -> list[str]:

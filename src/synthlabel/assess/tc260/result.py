@@ -204,7 +204,8 @@ class Tc260Result:
         metrics: dict[str, str] = {}
         for g in gates:
             value = pct(g.rate) if g.rate is not None else "—"
-            metrics[f"{g.gate.id} {g.gate.name_zh}"] = f"{value} · n={g.n} · {g.status}"
+            status = g.status.replace("-", " ")  # wraps at spaces in a narrow card
+            metrics[f"{g.gate.id} {g.gate.name_zh}"] = f"{value} · n={g.n} · {status}"
         metrics["模型 Model"] = str(model)
         metrics["标准 Profile"] = str(self.profile.get("id"))
         metrics["随机种子 Seed"] = str(self.seed)
