@@ -90,7 +90,7 @@ def test_secrets_are_redacted_in_the_audit(test_db: ServiceDB) -> None:
     with engine.connect() as conn:
         dump = str(conn.execute(text("SELECT payload FROM audit_event")).all())
     assert "<redacted>" in dump
-    assert "argon2" not in dump and key.split("_")[2] not in dump
+    assert "argon2" not in dump and key.split("_", 2)[2] not in dump  # the secret part
 
 
 Tamper = Callable[[Engine], None]
@@ -232,9 +232,10 @@ def test_concurrent_writers_with_rollbacks_and_chainers_give_a_valid_chain(
     assert result.checked == 128 and result.head_seq == 128 and result.pending == 0
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT id, seq, actor FROM audit_event ORDER BY seq")).all()
-        nextval = conn.execute(text("SELECT last_value FROM audit_event_id_seq")).scalar()
     assert [r.seq for r in rows] == list(range(1, 129))
-    assert int(nextval) >= 160  # the rolled-back transactions used ids too: gaps, no deletion
+    ids = sorted(r.id for r in rows)
+    missing = set(range(ids[0], ids[-1] + 1)) - set(ids)
+    assert len(missing) >= 24  # the 32 rolled-back events used ids too: gaps, no deletion
     actors = [r.actor for r in rows]
     assert all(actors.count(f"user:{n}") == 32 for n in names)
     assert len(set(actors[:40])) >= 2  # they really interleaved

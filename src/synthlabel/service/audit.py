@@ -47,6 +47,7 @@ import logging
 import math
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -87,7 +88,14 @@ _head: Table = AuditChainHead.__table__  # type: ignore[assignment]
 
 def jsonable(value: Any) -> Any:
     """A JSON value that survives a database round trip unchanged (and so hashes the same)."""
-    if value is None or isinstance(value, bool | int | str):
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:  # the common cases, fast
+        return value
+    if t is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if t is list:
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
@@ -132,7 +140,21 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """A chained event's hash (the chain position ``seq`` and the previous hash included)."""
-    body = [seq, _ts(ts), actor, action, object_type, object_id, jsonable(payload), prev_hash]
+    return _event_hash(seq, ts, actor, action, object_type, object_id, jsonable(payload), prev_hash)
+
+
+def _event_hash(
+    seq: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    payload: Any,
+    prev_hash: str,
+) -> str:
+    # payload: JSON values already (as read back from the database, or jsonable()'s)
+    body = [seq, _ts(ts), actor, action, object_type, object_id, payload, prev_hash]
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
@@ -148,7 +170,20 @@ def row_mac(
 ) -> str:
     """The MAC a row gets when it is appended: it proves a pending row was written by the
     service (and is not a copy: the id is in it) until the chainer links it."""
-    body = [id_, _ts(ts), actor, action, object_type, object_id, jsonable(payload)]
+    return _row_mac(secret, id_, ts, actor, action, object_type, object_id, jsonable(payload))
+
+
+def _row_mac(
+    secret: str,
+    id_: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    payload: Any,
+) -> str:
+    body = [id_, _ts(ts), actor, action, object_type, object_id, payload]
     msg = b"synthlabel-audit-row:" + canonical(body)
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
@@ -161,7 +196,7 @@ def head_mac(secret: str, seq: int, hash_: str) -> str:
 def _mac_ok(row: Any, secret: str) -> bool:
     if not row.mac:
         return False
-    expected = row_mac(
+    expected = _row_mac(
         secret,
         int(row.id),
         row.ts,
@@ -185,13 +220,39 @@ class PendingEvent:
     payload: dict[str, Any]
 
 
+class _IdPool:
+    """Event ids taken from the PostgreSQL sequence a block at a time, handed out in this
+    process (a round trip per ``block`` events, not per transaction). Ids of a block that
+    are never used (the process ends) are gaps, which mean nothing: the chain's order is the
+    ``seq`` the chainer assigns."""
+
+    def __init__(self, block: int = 256) -> None:
+        self.block = block
+        self.free: list[int] = []
+        self.lock = threading.Lock()
+
+    def take(self, conn: Connection, n: int) -> list[int]:
+        with self.lock:
+            if len(self.free) < n:
+                more = conn.execute(
+                    text("SELECT nextval('audit_event_id_seq') FROM generate_series(1, :n)"),
+                    {"n": max(n, self.block)},
+                ).scalars()
+                self.free.extend(sorted(int(i) for i in more))
+            ids, self.free = self.free[:n], self.free[n:]
+            return ids
+
+
+_pools: weakref.WeakKeyDictionary[Engine, _IdPool] = weakref.WeakKeyDictionary()
+_pools_lock = threading.Lock()
+
+
 def _new_ids(conn: Connection, n: int) -> list[int]:
     """``n`` fresh event ids (before the insert: the row MAC covers the id)."""
     if conn.dialect.name == "postgresql":
-        ids = conn.execute(
-            text("SELECT nextval('audit_event_id_seq') FROM generate_series(1, :n)"), {"n": n}
-        ).scalars()
-        return sorted(int(i) for i in ids)
+        with _pools_lock:
+            pool = _pools.setdefault(conn.engine, _IdPool())
+        return pool.take(conn, n)
     # SQLite: every transaction here begins IMMEDIATE (one writer at a time), so the next
     # rowids are free until this transaction ends.
     last = int(conn.execute(select(func.max(_events.c.id))).scalar() or 0)
@@ -261,7 +322,7 @@ def _write(conn: Connection, rows: list[Row], secret: str | None) -> list[int]:
                 "object_id": object_id,
                 "payload": payload,
                 "mac": (
-                    row_mac(secret, id_, ts, actor, action, object_type, object_id, payload)
+                    _row_mac(secret, id_, ts, actor, action, object_type, object_id, payload)
                     if secret
                     else None
                 ),
@@ -412,7 +473,7 @@ def _chain_batch(
             rejected += 1  # stays pending: verify names it
             continue
         seq += 1
-        h = event_hash(
+        h = _event_hash(
             seq, r.ts, r.actor, r.action, r.object_type, r.object_id, _payload(r.payload), prev
         )
         links.append({"b_id": int(r.id), "b_seq": seq, "b_prev": prev, "b_hash": h})
@@ -571,7 +632,7 @@ def verify(conn: Connection, secret: str | None = None) -> VerifyResult:
         if seq != expected:
             gap = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
             return result(AuditProblem(expected, "deleted", f"{gap} missing (deleted rows)"))
-        computed = event_hash(
+        computed = _event_hash(
             seq,
             row.ts,
             row.actor,

@@ -25,12 +25,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from synthlabel.detect.hashes import ContentHash
@@ -185,6 +185,27 @@ def _entry_finding(
     }
 
 
+def candidates(
+    session: Session, sha256s: Iterable[str | None], produce_ids: Iterable[str | None]
+) -> list[GenerationLogEntry]:
+    """The log entries with any of these SHA-256s or ProduceIDs, in one query: pass them to
+    :func:`match` as ``candidates`` for a batch of items (no query per item)."""
+    shas = sorted({s for s in sha256s if s})
+    pids = sorted({p for p in produce_ids if p})
+    conds = []
+    if shas:
+        conds.append(GenerationLogEntry.sha256.in_(shas))
+    if pids:
+        conds.append(GenerationLogEntry.produce_id.in_(pids))
+    if not conds:
+        return []
+    return list(
+        session.scalars(
+            select(GenerationLogEntry).where(or_(*conds)).order_by(GenerationLogEntry.id)
+        )
+    )
+
+
 def match(
     session: Session,
     *,
@@ -193,18 +214,32 @@ def match(
     produce_id: str | None,
     registry_path: Path | None,
     limit: int = 3,
+    candidates: Sequence[GenerationLogEntry] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evidence (scan-row style dicts) tying an item to logged outputs; strongest first."""
+    """Evidence (scan-row style dicts) tying an item to logged outputs; strongest first.
+    ``candidates`` (from :func:`candidates`) replaces the SHA-256 and ProduceID queries."""
     found: list[dict[str, Any]] = []
     seen: set[int] = set()
 
     def provider_of(entry: GenerationLogEntry) -> Provider | None:
         return session.get(Provider, entry.provider_id)
 
+    def by_sha(sha: str) -> Iterable[GenerationLogEntry]:
+        if candidates is not None:
+            return [e for e in candidates if e.sha256 == sha][:limit]
+        return session.scalars(
+            select(GenerationLogEntry).where(GenerationLogEntry.sha256 == sha).limit(limit)
+        )
+
+    def by_produce_id(pid: str) -> Iterable[GenerationLogEntry]:
+        if candidates is not None:
+            return [e for e in candidates if e.produce_id == pid][:limit]
+        return session.scalars(
+            select(GenerationLogEntry).where(GenerationLogEntry.produce_id == pid).limit(limit)
+        )
+
     if sha256:
-        for entry in session.scalars(
-            select(GenerationLogEntry).where(GenerationLogEntry.sha256 == sha256).limit(limit)
-        ):
+        for entry in by_sha(sha256):
             seen.add(entry.id)
             found.append(
                 _entry_finding(
@@ -251,11 +286,7 @@ def match(
                 )
             )
     if produce_id:
-        for entry in session.scalars(
-            select(GenerationLogEntry)
-            .where(GenerationLogEntry.produce_id == produce_id)
-            .limit(limit)
-        ):
+        for entry in by_produce_id(produce_id):
             if entry.id in seen:
                 continue
             found.append(

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from synthlabel.service import genlog, queue, webhooks
 from synthlabel.service.blobs import BlobStore
-from synthlabel.service.db.models import ContentRecord, WorkItem
+from synthlabel.service.db.models import ContentRecord, GenerationLogEntry, WorkItem
 from synthlabel.service.db.types import new_uuid
 from synthlabel.service.records import apply_row, new_record, row_evidence
 from synthlabel.service.settings import Settings
-from synthlabel.service.txn import transaction
+from synthlabel.service.txn import MEMO, transaction
 
 log = logging.getLogger("synthlabel.service")
 JOB_KIND = "ingest"
@@ -88,10 +89,12 @@ def accept(
     def tx(s: Session) -> Accepted:
         nonlocal tries
         tries += 1
-        # A fresh automatic key cannot exist yet on the first try (one round trip saved).
+        # The first try inserts without looking the key up (one round trip saved: keys are
+        # nearly always new); a key that exists fails the insert on its unique index, and the
+        # next try (below, or a retry after a lost connection) finds its job.
         job = (
             s.scalars(select(WorkItem).where(WorkItem.idempotency_key == key)).first()
-            if idempotency_key or tries > 1
+            if tries > 1
             else None
         )
         if job is not None:
@@ -124,7 +127,8 @@ def accept(
     try:
         return transaction(ctx.factory, tx, actor=actor)
     except IntegrityError:
-        # The same key committed by a concurrent request: answer with its item.
+        # The key exists (a repeated request, or a concurrent one committed first): answer
+        # with its item (or a conflict when it was used for another file).
         return transaction(ctx.factory, tx, actor=actor)
 
 
@@ -145,24 +149,43 @@ def inspect_blob(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
     """(the scan row with its verdict, generation-log evidence, the perceptual hash) for the
     stored file; the verdict already counts the generation-log matches."""
+    row, content = scan_blob(ctx, path, sha256, hashes=hashes)
+    return match_log(ctx, session, row, content)
+
+
+def scan_blob(ctx: Context, path: Path, sha256: str, *, hashes: bool) -> tuple[dict[str, Any], Any]:
+    """The stored file's scan row (metadata path) and, for a file without an AIGC record when
+    ``hashes``, its content hash (no database work)."""
     from synthlabel.batch.row import scan_one
 
     row = scan_one(path, _scan_config(ctx.settings))
     row["sha256"] = sha256
-    if row.get("error"):
-        return row, [], None
     content = None
-    phash = None
-    if hashes and not row.get("records"):
+    if hashes and not row.get("error") and not row.get("records"):
         # A file without an AIGC record: its content is all that can trace it.
         content = _content_hash(path, row.get("format"))
-        phash = genlog.primary_hash(content) if content is not None else None
+    return row, content
+
+
+def match_log(
+    ctx: Context,
+    session: Session,
+    row: dict[str, Any],
+    content: Any,
+    candidates: Sequence[GenerationLogEntry] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """:func:`scan_blob`'s row matched against the generation log (``candidates``: the entries
+    :func:`synthlabel.service.genlog.candidates` read for a whole batch)."""
+    if row.get("error"):
+        return row, [], None
+    phash = genlog.primary_hash(content) if content is not None else None
     extra = genlog.match(
         session,
-        sha256=sha256,
+        sha256=row.get("sha256"),
         content=content,
         produce_id=row.get("produce_id") or None,
         registry_path=ctx.settings.registry_path,
+        candidates=candidates,
     )
     strong = [e for e in extra if str(e.get("code", "")).startswith("registry.match.")]
     row = genlog.redecide(row, strong) if strong else row
@@ -193,15 +216,15 @@ def _finish_item(
     from synthlabel.service.refutation import check_refutations
     from synthlabel.service.routing import route_item
 
+    # No flush here: the queries below autoflush when they need to, and a worker batch's
+    # rows go to the database together (one INSERT per table for the whole batch).
     if row.get("error"):
         rec.status = "failed"
-        s.flush()
         return {"status": "failed", "error": row["error"]}
     if phash:
         rec.perceptual_hash = phash
     apply_row(s, rec, row, inspection_source=source, extra_evidence=extra)
     rec.status = "done"
-    s.flush()
     check_refutations(s, rec)  # a copy of a refuted rumour gets its notice and the flag
     routed = route_item(s, rec)
     data = {
@@ -243,37 +266,54 @@ def process_batch(
     ids = [j.content_record_id for j in jobs if j.content_record_id]
     prepared: dict[int, Prepared] = {}
     with ctx.factory() as s:
-        recs = {r.id: r for r in s.scalars(select(ContentRecord).where(ContentRecord.id.in_(ids)))}
+        blobs = {
+            r.id: (r.blob_path, r.sha256)
+            for r in s.execute(
+                select(ContentRecord.id, ContentRecord.blob_path, ContentRecord.sha256).where(
+                    ContentRecord.id.in_(ids)
+                )
+            )
+        }
+        s.rollback()  # no transaction open while the files are read
+        scanned: dict[int, tuple[dict[str, Any], Any]] = {}
         for job in jobs:
-            rec = recs.get(job.content_record_id or "")
-            if rec is None or not rec.blob_path:
+            blob_path, sha256 = blobs.get(job.content_record_id or "", (None, None))
+            if not blob_path:
                 prepared[job.id] = None
                 continue
-            prepared[job.id] = inspect_blob(
-                ctx,
-                s,
-                ctx.blobs.path(rec.blob_path),
-                rec.sha256 or "",
-                hashes=ctx.settings.ingest_hashes,
+            scanned[job.id] = scan_blob(
+                ctx, ctx.blobs.path(blob_path), sha256 or "", hashes=ctx.settings.ingest_hashes
             )
+        rows = [row for row, _ in scanned.values()]
+        logged = genlog.candidates(  # one query for the whole batch
+            s, (r.get("sha256") for r in rows), (r.get("produce_id") for r in rows)
+        )
+        for job_id, (row, content) in scanned.items():
+            prepared[job_id] = match_log(ctx, s, row, content, logged)
         s.rollback()
     delay = float(os.environ.get(DELAY_ENV) or 0)
     if delay > 0:
         time.sleep(delay)
 
     def effects(s: Session) -> list[dict[str, Any] | None]:
+        s.info[MEMO] = {}  # routing rules, queues, webhook subscriptions: read once per batch
         held = queue.locked_many(s, jobs)
+        wanted = [j.content_record_id for j in jobs if j.id in held and j.content_record_id]
+        targets = {
+            r.id: r
+            for r in s.scalars(
+                select(ContentRecord)
+                .where(ContentRecord.id.in_(wanted))
+                .execution_options(populate_existing=True)
+            )
+        }
         results: list[dict[str, Any] | None] = []
         for job in jobs:
             if job.id not in held:
                 results.append(None)  # another worker took over (lease expired) or done
                 continue
             prep = prepared[job.id]
-            target = (
-                s.get(ContentRecord, job.content_record_id, populate_existing=True)
-                if job.content_record_id
-                else None
-            )
+            target = targets.get(job.content_record_id or "")
             if target is None or prep is None:
                 result: dict[str, Any] = {
                     "status": "skipped",

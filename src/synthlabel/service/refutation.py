@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from synthlabel.service import webhooks
 from synthlabel.service.db.models import ContentRecord, Finding, Inspection, RumourRefutation
 from synthlabel.service.db.types import utcnow
+from synthlabel.service.txn import MEMO, memo
 
 REFUTED_FLAG = "refuted"
 NOTICE_KIND = "refutation"
@@ -261,11 +262,30 @@ def check_refutations(
     if content_record.perceptual_hash:
         conds.append(RumourRefutation.perceptual_hash.is_not(None))
     matched = []
-    for ref in session.scalars(
-        select(RumourRefutation)
-        .where(RumourRefutation.status == "published", or_(*conds))
-        .order_by(RumourRefutation.id)
-    ):
+    if session.info.get(MEMO) is not None:  # a worker batch: read the published ones once
+        published = memo(
+            session,
+            "published_refutations",
+            lambda: session.scalars(
+                select(RumourRefutation)
+                .where(RumourRefutation.status == "published")
+                .order_by(RumourRefutation.id)
+            ).all(),
+        )
+        sha = (content_record.sha256 or "").lower()
+        refs: Iterable[RumourRefutation] = [
+            r
+            for r in published
+            if (sha and r.sha256 == sha)
+            or (content_record.perceptual_hash and r.perceptual_hash is not None)
+        ]
+    else:
+        refs = session.scalars(
+            select(RumourRefutation)
+            .where(RumourRefutation.status == "published", or_(*conds))
+            .order_by(RumourRefutation.id)
+        )
+    for ref in refs:
         if hashes_match(ref, content_record.sha256, content_record.perceptual_hash):
             if content_record.id is None:
                 session.flush()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,7 +85,12 @@ async def optional_actor(request: Request, db: DB) -> Actor | None:
     auth = request.headers.get("authorization")
     if auth is not None:
         scheme, _, key = auth.partition(" ")
-        actor = actor_from_api_key(db, key.strip()) if scheme.lower() == "bearer" else None
+        # the lookup is blocking database I/O: off the event loop, or it stalls every request
+        actor = (
+            await run_in_threadpool(actor_from_api_key, db, key.strip())
+            if scheme.lower() == "bearer"
+            else None
+        )
         if actor is None:
             raise ApiProblem(
                 401,
@@ -96,7 +102,7 @@ async def optional_actor(request: Request, db: DB) -> Actor | None:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
-        found = session_from_token(db, token)
+        found = await run_in_threadpool(session_from_token, db, token)
         if found is None:
             return None
         actor, login = found

@@ -214,9 +214,13 @@ def _hash_file(data: bytes, filename: str | None) -> tuple[str, Any]:
 async def post_generation_log(request: Request, actor: Poster, db: DB) -> Any:
     """Log one generated output: its ProduceID, AIGC record and hashes (or the file)."""
     body, data, filename = await _parse(request)
-    provider = _provider_for(db, actor, body)
-    provider_id = provider.id
-    db.commit()
+
+    def provider_id_of() -> int:  # blocking database I/O: off the event loop
+        provider = _provider_for(db, actor, body)
+        db.commit()
+        return provider.id
+
+    provider_id = await run_in_threadpool(provider_id_of)
     content = None
     sha = body.sha256
     if data is not None:

@@ -223,7 +223,8 @@ async def ingest_item(
     idempotency_key: IdemKey = None,
 ) -> Any:
     """Accept an item for inspection by the worker (multipart ``file``, or JSON ``path``)."""
-    db.commit()  # end the auth lookup's transaction (SQLite: one writer at a time)
+    # end the auth lookup's transaction (SQLite: one writer at a time), off the event loop
+    await run_in_threadpool(db.commit)
     ctx = _ctx(request)
     ctype = request.headers.get("content-type", "")
     user_ref = _user_ref(actor)
@@ -373,7 +374,7 @@ def get_job(
 async def inspect_upload(request: Request, actor: RegistryReader, db: DB) -> Any:
     """Inspect a small file now (metadata path: records, signatures, C2PA, IPTC, metadata
     traces) and store its content record; the answer is the item with its verdict."""
-    db.commit()
+    await run_in_threadpool(db.commit)
     ctx = _ctx(request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiProblem(415, "Unsupported media type", "send multipart/form-data (field file)")
