@@ -200,7 +200,7 @@ LOCATE_MAX_S = 30.0
 @dataclass(frozen=True)
 class Caption:
     """A caption candidate as the OCR saw it, in the pixels of its picture or video frame,
-    with its ink height measured here (:mod:`synthlabel.assess._ink`)."""
+    with the ink height the detector measured (:func:`synthlabel.detect._ocr.ink_height`)."""
 
     text: str
     box: Box
@@ -228,20 +228,17 @@ class Captions:
 def _from_lines(
     rgb: npt.NDArray[np.uint8], lines: list[TextBox], frame_time: float | None
 ) -> list[Caption]:
-    from synthlabel.assess._ink import ink_height
     from synthlabel.detect.visible import analyse_captions
 
     h, w = rgb.shape[:2]
     out = []
     for c in analyse_captions(rgb, lines):
-        heights = [ink_height(rgb, b.box) for b in c.lines]
-        measured = [x for x in heights if x is not None]
         out.append(
             Caption(
                 c.text,
                 c.box,
                 (w, h),
-                min(measured) if measured else None,
+                c.height_px,
                 frame_time,
                 c.both,
                 c.position,

@@ -10,7 +10,8 @@ run time. This module adds what the label detector needs around it:
 * :func:`group_lines`: text boxes on one line (or on stacked lines of a multi-line label)
   joined into one caption candidate;
 * :func:`ink_height`: the height of the glyph ink inside a box (the labeller's measure of
-  "text height", GB 45438 §5.2), not the detector's padded box;
+  "text height", GB 45438 §5.2), not the detector's padded box; ``inspect --deep`` and the
+  conformance checks (``synthlabel assess``) both measure with it;
 * :func:`elements`: the two required elements (AI element, generation element) in a string,
   tolerant of the usual OCR confusions (``Al``, ``A1`` for ``AI``).
 """
@@ -262,50 +263,70 @@ def union_box(boxes: list[TextBox]) -> Box:
 # Text height
 
 
-def ink_height(rgb: RGBArray, box: Box) -> int | None:
-    """Height in pixels of the glyph ink inside ``box`` (None when it cannot be measured).
+#: Minimum contrast (grey levels, 0-255) between text and background to measure at all.
+MIN_CONTRAST = 30.0
 
-    The crop is split into text and background by Otsu's threshold; the text polarity is the
-    class that does not touch the crop border most; connected components touching the border
-    (plate edges, neighbouring content) and specks are dropped; the height is the extent of
-    the rest. This is the labeller's measure (rows of >= 50 % glyph coverage) up to about a
-    pixel of anti-aliasing.
+
+def ink_height(rgb: RGBArray, box: Box) -> int | None:
+    """Height in pixels of the glyph ink of the text line in ``box`` (None: not measurable).
+
+    GB 45438 asks for a text height of at least 5 % of the short side without defining "text
+    height"; we read it as the labeller does (``label/visible.py``): the height of the glyph
+    ink, rows where a glyph covers at least half a pixel. On a picture:
+
+    1. the OCR box of the line gives its place and its background level (the median grey of
+       the box: strokes cover far less than half of it);
+    2. the text polarity is the extreme that lies furthest from that level (light text on a
+       dark plate or dark text on a light one), the text colour its 99th (or 1st) percentile;
+    3. pixels more than half-way from the background to the text colour are ink (>= 50 %
+       coverage), in the box padded by 35 % of its height above and below;
+    4. connected ink components that cross the middle third of the box, are no taller than
+       1.3 box heights and do not run into the edge of the padded crop (whether that edge is
+       inside the picture or the picture's own border) are glyphs; the ink height is the
+       extent from the highest glyph top to the lowest glyph bottom.
+
+    Step 4 keeps the plate's edge, the picture around it (stripes, noise seen through or
+    beside a translucent plate) and specks out of the measure. On 192 captions rendered by our
+    labeller (``bench/bench_caption_height.py``) it is within 1 px of the labeller's figure
+    on every caption the OCR reads.
     """
     import cv2
 
-    # pad the box: the detector's box can clip a stroke, and a clipped glyph touching the
-    # crop border would be dropped with the plate edges
-    bh = box[3] - box[1]
-    pad_y, pad_x = round(0.2 * bh), round(0.1 * bh)
-    x0, y0 = max(0, box[0] - pad_x), max(0, box[1] - pad_y)
-    x1, y1 = min(rgb.shape[1], box[2] + pad_x), min(rgb.shape[0], box[3] + pad_y)
-    crop = rgb[y0:y1, x0:x1]
-    if crop.shape[0] < 6 or crop.shape[1] < 6:
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    bh, bw = y1 - y0, x1 - x0
+    if bh < 4 or bw < 4:
         return None
-    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
-    if int(grey.max()) - int(grey.min()) < 30:
+    pad_y, pad_x = round(0.35 * bh), round(0.15 * bh)
+    cy0, cy1 = max(0, y0 - pad_y), min(h, y1 + pad_y)
+    cx0, cx1 = max(0, x0 - pad_x), min(w, x1 + pad_x)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]), cv2.COLOR_RGB2GRAY)
+    crop = grey.astype(np.float32)
+    core = crop[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+    bg = float(np.median(core))
+    hi, lo = (float(v) for v in np.percentile(core, (99, 1)))
+    polarity = 1.0 if hi - bg >= bg - lo else -1.0
+    text = hi if polarity > 0 else lo
+    if abs(text - bg) < MIN_CONTRAST:
         return None
-    _, binary = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    border = np.concatenate([binary[0], binary[-1], binary[:, 0], binary[:, -1]])
-    # text is the class that is rare on the border (the border is mostly plate/background)
-    text = binary if border.mean() < 0.5 else 1 - binary
-    count, _labels, stats, _ = cv2.connectedComponentsWithStats(
-        text.astype(np.uint8), connectivity=8
-    )
-    hh, ww = text.shape
+    threshold = bg + 0.5 * (text - bg)
+    mask = ((crop - threshold) * polarity > 0).astype(np.uint8)
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    band_top = y0 + bh / 3 - cy0
+    band_bottom = y1 - bh / 3 - cy0
+    crop_h, crop_w = crop.shape
+    min_area = max(2, round(0.002 * bh * bw))
     tops, bottoms = [], []
-    min_area = max(3, int(0.0015 * hh * ww))
     for k in range(1, count):
         x, y, cw, ch, area = (int(v) for v in stats[k])
-        if area < min_area:
+        if area < min_area or ch > 1.3 * bh:
             continue
-        if x == 0 or y == 0 or x + cw >= ww or y + ch >= hh:
-            continue
-        if ch > 1.1 * bh:
-            continue
-        cy = y + ch / 2
-        if not box[1] - y0 <= cy <= box[3] - y0:  # glyphs sit inside the detected line
-            continue
+        if y + ch <= band_top or y >= band_bottom:
+            continue  # does not cross the middle of the line
+        if x + cw <= x0 - cx0 or x >= x1 - cx0:
+            continue  # beside the box
+        if y == 0 or x == 0 or y + ch >= crop_h or x + cw >= crop_w:
+            continue  # runs into the surroundings (or the picture's border): not a glyph
         tops.append(y)
         bottoms.append(y + ch)
     if not tops:
