@@ -278,8 +278,8 @@ def _image_captions(ctx: FileContext) -> Captions:
 
 
 def _video_captions(ctx: FileContext) -> Captions:
-    from synthlabel.assess._video import frame_at, video_geometry
     from synthlabel.detect import _ocr
+    from synthlabel.detect._frames import frame_at, video_geometry
 
     if ctx.file is None:
         return Captions([], [], "", error="the video is not on disk: its frames cannot be read")
