@@ -410,10 +410,10 @@ def test_pdf_is_a4_with_page_numbers_and_renders_the_charts(english_pdf: Path) -
     ).stdout
     assert f"Page 1 / {pages}" in text and f"Page {pages} / {pages}" in text
     assert "Watermark survival per attack" in text and "rotate 2°" in text
-    first = _page_png(english_pdf, 1)
+    first = _page_png(english_pdf, 1, dpi=100)  # at 50 dpi a badge is a handful of pixels
     grey = first.convert("L")
     assert grey.getextrema()[0] < 80  # not blank: dark text on the cover
-    assert _pixels_near(first, "#b42318", 40) > 20  # the red "Fail" badges
+    assert _pixels_near(first, "#b42318", 40) > 80  # the red "Fail" badges
     second = _page_png(english_pdf, 2)
     assert _pixels_near(second, charts.PALETTE[0]) > 500  # navy survival bars
     assert _pixels_near(second, charts.SEMANTIC["survived"]) > 500  # green stacked segments
@@ -564,7 +564,7 @@ def test_cli_builds_html_and_pdf(tmp_path: Path) -> None:
         (["drill.json"], 2, "give -o/--output"),
         (["drill.json", "-o", "r.html", "--lang", "fr"], 2, "--lang takes en or zh"),
         (["drill.json", "-o", "nodir/r.html"], 2, "does not exist"),
-        (["drill.json", "-o", "drill.json"], 2, "overwrite one of the input files"),
+        (["drill.json", "-o", "drill.json"], 2, "drill.json: -o/--output would overwrite an input"),
         (["bad.json", "-o", "r.html"], 3, "bad.json: invalid JSON"),
         (["nosections.json", "-o", "r.html"], 3, "nosections.json: no 'sections' list"),
         (["drill.json", "-o", "r.html", "--pdf", "r.pdf", "--chromium", "/no/chromium"], 1,

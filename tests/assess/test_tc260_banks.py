@@ -126,8 +126,8 @@ def test_demo_bank_is_harmless_mechanics_demo_that_fails_coverage() -> None:
     shortfalls = coverage(banks, load_profile())
     messages = [s.message for s in shortfalls]
     assert "K1: 34 keywords in total, at least 10000 required" in messages
-    assert any(m.startswith("Q1: 1 questions for risk A1-a") for m in messages)
-    assert "Q3: 1 questions for aspect history (历史), at least 20 required" in messages
+    assert any(m.startswith("Q1: 1 question for risk A1-a") for m in messages)
+    assert "Q3: 1 question for aspect history (历史), at least 20 required" in messages
 
 
 def test_banks_check_cli(tmp_path: Path) -> None:

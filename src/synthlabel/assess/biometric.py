@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
+from synthlabel.assess.charts import colour
 from synthlabel.assess.sections import Chart, Section, Status, Table
 from synthlabel.errors import SynthlabelError
 
@@ -522,6 +523,8 @@ class BiometricResult:
             labels=[s for s in STATUSES if c[s]],
             series={"items": [float(c[s]) for s in STATUSES if c[s]]},
             unit="items",
+            # the colours of the table rows: needs evidence amber, not applicable grey
+            colours={s: colour(_ROW[s]) for s in STATUSES},
         )
         notes = [
             f"Checklist {self.checklist.id} v{self.checklist.version} "

@@ -64,7 +64,10 @@ SkipOpt = Annotated[
 ]
 NoC2paOpt = Annotated[bool, typer.Option("--no-c2pa", help="Skip C2PA validation.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", "-j", help="Parallel processes [default: all cores].")
+    int,
+    typer.Option(
+        "--workers", "-j", help="Parallel processes [default: all cores].", show_default=False
+    ),
 ]
 
 

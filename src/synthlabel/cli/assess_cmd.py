@@ -89,7 +89,7 @@ def _print(result: Any, verbose: bool) -> None:
             escape(f.path),
             f.kind or "?",
             f"[{style}]{f.status}[/]" if style else f.status,
-            escape(", ".join(failed)) if failed else "—",
+            escape("\n".join(failed)) if failed else "—",
         )
     out.print(table)
     for f in result.files:
@@ -108,8 +108,9 @@ def _print(result: Any, verbose: bool) -> None:
     s = result.summary()
     rules = Table(header_style="bold", title=f"{result.profile.title_en} ({result.profile.ref})")
     rules.add_column("Rule", no_wrap=True)
-    for col in ("Severity", "Passed", "Failed", "Errors", "N/A", "Pass rate"):
-        rules.add_column(col, justify="right" if col != "Severity" else "left")
+    # short headers and unwrapped cells: the table fits 80 columns (CI logs, pipes)
+    for col in ("Severity", "Pass", "Fail", "Error", "N/A", "Rate"):
+        rules.add_column(col, justify="right" if col != "Severity" else "left", no_wrap=True)
     for r in s["rules"]:
         pct = "—" if r["pass_pct"] is None else f"{r['pass_pct']:.1f} %"
         rules.add_row(
@@ -126,10 +127,14 @@ def _print(result: Any, verbose: bool) -> None:
     conf = "—" if s["conformant_pct"] is None else f"{s['conformant_pct']:.1f} %"
     out.print(
         f"{s['conformant']}/{s['files']} files conformant ({conf}); score {score} of the "
-        f"applicable checks passed; {s['failed_errors']} failed error checks, "
-        f"{s['failed_warnings']} failed warnings",
+        f"applicable checks passed; {_n(s['failed_errors'], 'failed error check')}, "
+        f"{_n(s['failed_warnings'], 'failed warning')}",
         markup=False,
     )
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from synthlabel.cli._common import JsonOpt, emit_json, fail
@@ -175,11 +176,19 @@ def checklist_cmd(
         emit_json(doc)
     else:
         table = Table(header_style="bold", title=f"{cl.title_zh} / {cl.title_en}")
-        for col in ("Item", "Clause", "Status", "Why"):
-            table.add_column(col, overflow="fold")
+        # ids and statuses stay whole; the clause and the reason wrap
+        table.add_column("Item", no_wrap=True)
+        table.add_column("Clause", max_width=14)
+        table.add_column("Status", no_wrap=True)
+        table.add_column("Why", overflow="fold")
         for r in result.items:
             style = _STYLE[r.status]
-            table.add_row(r.item.id, r.item.clause, f"[{style}]{r.status}[/]", r.message)
+            table.add_row(
+                escape(r.item.id),
+                escape(r.item.clause),
+                f"[{style}]{r.status}[/]",
+                escape(r.message),
+            )
         out.print(table)
         c = result.counts
         out.print(

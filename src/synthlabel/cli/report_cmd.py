@@ -88,8 +88,9 @@ def build(
     if output is not None and pdf is not None and output.resolve() == pdf.resolve():
         fail("-o/--output and --pdf name the same file")
     sources = {r.resolve() for r in results}
-    if any(dest is not None and dest.resolve() in sources for dest in (output, pdf)):
-        fail("an output would overwrite one of the input files")
+    for dest, what in ((output, "-o/--output"), (pdf, "--pdf")):
+        if dest is not None and dest.resolve() in sources:
+            fail(escape(f"{dest}: {what} would overwrite an input file"))
 
     try:
         sections, inputs = load_results(results, lang=lang)

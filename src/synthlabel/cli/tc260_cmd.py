@@ -141,11 +141,15 @@ def run_cmd(
     api_key_env: Annotated[
         str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
     ] = "OPENAI_API_KEY",
-    temperature: Annotated[float, typer.Option("--temperature")] = 0.0,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature of every request.")
+    ] = 0.0,
     system_prompt: Annotated[
         str | None, typer.Option("--system-prompt", help="System message of every request.")
     ] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Answer length limit per request.")
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
     retries: Annotated[
         int, typer.Option("--retries", help="Retries on 429/5xx/timeouts per request.")
@@ -166,7 +170,9 @@ def run_cmd(
     judge_endpoint: Annotated[
         str | None, typer.Option("--judge-endpoint", help="Judging endpoint (model classifier).")
     ] = None,
-    judge_model: Annotated[str | None, typer.Option("--judge-model")] = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", help="Model name at the judging endpoint.")
+    ] = None,
     judge_api_key_env: Annotated[
         str, typer.Option("--judge-api-key-env", help="Variable holding the judge's API key.")
     ] = "OPENAI_API_KEY",

@@ -144,7 +144,8 @@ class Shortfall:
 
     @property
     def message(self) -> str:
-        what = "keywords" if self.asset == "keywords" else "questions"
+        what = "keyword" if self.asset == "keywords" else "question"
+        what += "" if self.found == 1 else "s"
         if self.scope == "total":
             where = "in total"
         elif self.scope in RISKS:
