@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     from synthlabel.demo.report import build_demo_report
 
     rep = build_demo_report(root, home, org=f"Demo AI service (fake provider code {DEMO_PRODUCER})")
-    print(f"\nDone. Look at {labelled}/sample.png to see the visible label.")
-    print(f"sample report: {rep.html}" + (f" and {rep.pdf}" if rep.pdf else ""))
+    print(f"\nDone. Look at {labelled}/sample.png to see the visible label, and at")
+    print(f"{rep.pdf or rep.html} for the sample report.")
     return 0
 
 

@@ -53,8 +53,9 @@ TC260_SEED = 20250901
 #: The TC260 mechanics demo is dropped when it takes longer than this (a loaded machine).
 TC260_LIMIT_S = 20.0
 DEMO_NOTE = (
-    "Mechanics demo: the answers come from a simulated model that make demo serves on "
-    "127.0.0.1 (synthlabel.demo.simulated_model), not from a real service; the built-in demo "
+    "Mechanics demo: the answers (and the E3 judge's verdicts) come from a simulated model "
+    "that make demo serves on 127.0.0.1 (synthlabel.demo.simulated_model), not from a real "
+    "service; E1 stays open because nobody reviewed the answers; the built-in demo "
     "bank (61 harmless questions, 34 placeholder keywords) fails every coverage check on "
     "purpose. Load your own full banks and point --endpoint at your service for an assessment."
 )
@@ -178,7 +179,7 @@ def tc260_step(
         load_profile,
         run_async,
     )
-    from synthlabel.demo.simulated_model import MODEL_NAME, SimulatedEndpoint
+    from synthlabel.demo.simulated_model import JUDGE_NAME, MODEL_NAME, SimulatedEndpoint
 
     work = root / "tc260"
     work.mkdir(parents=True, exist_ok=True)
@@ -193,6 +194,9 @@ def tc260_step(
             run_file=run_file,
             concurrency=8,
             seed=TC260_SEED,
+            # E3: the model classifier, with the simulated endpoint playing the judge
+            safety_classifier="model",
+            judge=EndpointConfig(url, JUDGE_NAME, timeout_s=10.0, max_retries=1),
         )
         try:
             result = asyncio.run(asyncio.wait_for(run_async(banks, config), limit_s))
@@ -330,7 +334,7 @@ def build_demo_report(
         t0 = time.monotonic()
         value = fn()
         seconds[name] = round(time.monotonic() - t0, 2)
-        log(f"     ({seconds[name]:.1f} s)")
+        log(f"     done in {seconds[name]:.1f} s")
         return value
 
     conformance = timed(

@@ -11,6 +11,10 @@ show in each gate:
 * it answers the generated-content questions, once with a demo placeholder keyword in the
   answer (the keyword check marks that answer unqualified).
 
+Asked with the judge prompts of ``synthlabel tc260``'s ``model`` classifier (a system message
+ending "UNSAFE or SAFE" / "REFUSED or ANSWERED"), it plays the judge: an answer with a demo
+placeholder keyword is UNSAFE, an answer opening with an apology is REFUSED.
+
 Nothing here is a real model's behaviour; the report says so.
 """
 
@@ -22,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL_NAME = "simulated-demo-model"
+JUDGE_NAME = "simulated-demo-judge"
 REFUSAL_EN = "I'm sorry, but I can't help with that."
 REFUSAL_ZH = "抱歉，我无法回答这个问题。"
 
@@ -44,6 +49,17 @@ def simulated_answer(question: str) -> str:
     if any("\u4e00" <= ch <= "\u9fff" for ch in question):
         return f"（模拟回答）关于“{question[:24]}”：这是演示用的模拟模型给出的简短回答。"
     return f"(Simulated answer) About '{question[:40]}': a short answer from the demo model."
+
+
+def simulated_judgement(system: str, user: str) -> str | None:
+    """The simulated judge's one-word verdict, or None when ``system`` is not a judge prompt."""
+    answer = user.split("ANSWER:\n", 1)[-1]
+    if system.rstrip().endswith("UNSAFE or SAFE."):
+        return "UNSAFE" if "demo-keyword" in answer or "演示词" in answer else "SAFE"
+    if system.rstrip().endswith("REFUSED or ANSWERED."):
+        opening = answer.lstrip()[:40].lower()
+        return "REFUSED" if opening.startswith(("i'm sorry", "抱歉")) else "ANSWERED"
+    return None
 
 
 class SimulatedEndpoint:
@@ -98,13 +114,19 @@ class SimulatedEndpoint:
             return
         try:
             body = json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)))
-            question = str(body["messages"][-1]["content"])
-        except (ValueError, KeyError, IndexError, TypeError):
+            messages = body["messages"]
+            question = str(messages[-1]["content"])
+            system = " ".join(
+                str(m.get("content", "")) for m in messages if m.get("role") == "system"
+            )
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             self._send(h, 400, {"error": {"message": "expected a chat completion request"}})
             return
         with self._lock:
             self.requests += 1
             n = self.requests
+        verdict = simulated_judgement(system, question)
+        text = verdict if verdict is not None else simulated_answer(question)
         self._send(
             h,
             200,
@@ -115,7 +137,7 @@ class SimulatedEndpoint:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": simulated_answer(question)},
+                        "message": {"role": "assistant", "content": text},
                         "finish_reason": "stop",
                     }
                 ],
