@@ -113,6 +113,9 @@ def test_webhook_subscription_created_and_deleted(page: Any, server: Server) -> 
     page.fill("#webhook-form input[name=url]", "ftp://hooks.example/x")
     page.click("#webhook-create")
     assert "url" in page.inner_text("#webhook-error")
+    page.fill("#webhook-form input[name=url]", "http://169.254.169.254/latest/meta-data")
+    page.click("#webhook-create")  # the same private-address rule as the API
+    assert "link-local" in page.inner_text("#webhook-error")
     page.fill("#webhook-form input[name=url]", "https://hooks.example/synthlabel")
     page.fill("#webhook-form input[name=event_kinds]", "item.*, appeal.*")
     page.click("#webhook-create")

@@ -28,6 +28,15 @@ P = "/api/v1"
 
 @pytest.fixture
 def svc(db_url: str, tmp_path: Path) -> Iterator[Service]:
+    # the test receiver listens on 127.0.0.1: private destinations allowed here
+    yield from make_service(
+        db_url, blob_dir=tmp_path / "blobs", webhook_max_attempts=2, webhook_allow_private=True
+    )
+
+
+@pytest.fixture
+def strict_svc(db_url: str, tmp_path: Path) -> Iterator[Service]:
+    """The default: webhooks to public addresses only."""
     yield from make_service(db_url, blob_dir=tmp_path / "blobs", webhook_max_attempts=2)
 
 
@@ -235,3 +244,141 @@ def test_unreachable_receiver_and_bad_subscriptions(svc: Service) -> None:
     run_worker(svc)
     dl = c.get(f"{P}/webhooks/deliveries", headers=h).json()["items"]
     assert dl and dl[0]["status"] == "retrying" and "ConnectError" in dl[0]["last_error"]
+
+
+PRIVATE_URLS = [
+    "http://127.0.0.1:9/hook",
+    "http://localhost/hook",
+    "http://api.localhost/hook",
+    "http://[::1]/hook",
+    "http://10.1.2.3/hook",
+    "http://172.16.0.9/hook",
+    "https://192.168.1.10/hook",
+    "http://169.254.169.254/latest/meta-data",  # cloud metadata (link-local)
+    "http://[fe80::1]/hook",
+    "http://[fd00::5]/hook",
+    "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped loopback
+    "http://0.0.0.0/hook",
+    "http://2130706433/hook",  # 127.0.0.1 written as one number: resolved, then refused
+    "http://100.64.0.1/hook",  # shared address space (not global)
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE_URLS)
+def test_private_destinations_are_refused(strict_svc: Service, url: str) -> None:
+    c, h = strict_svc.client, strict_svc.auth()
+    r = c.post(f"{P}/webhooks", json={"name": "inside", "url": url}, headers=h)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["errors"][0]["loc"] == ["body", "url"]
+    assert "SYNTHLABEL_WEBHOOK_ALLOW_PRIVATE" in body["detail"]
+
+
+def test_public_destinations_and_patches(strict_svc: Service) -> None:
+    c, h = strict_svc.client, strict_svc.auth()
+    public = c.post(
+        f"{P}/webhooks", json={"name": "pub", "url": "https://93.184.216.34/hook"}, headers=h
+    )
+    assert public.status_code == 201, public.text
+    # A name that does not resolve (yet) is accepted: each delivery checks it again.
+    later = c.post(
+        f"{P}/webhooks",
+        json={
+            "name": "later",
+            "url": "https://hooks.example.invalid/x",
+            "event_kinds": ["appeal.*"],
+        },
+        headers=h,
+    )
+    assert later.status_code == 201, later.text
+    sid = public.json()["id"]
+    r = c.patch(f"{P}/webhooks/{sid}", json={"url": "http://10.0.0.1/x"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "url"]
+    assert c.get(f"{P}/webhooks/{sid}", headers=h).json()["url"] == "https://93.184.216.34/hook"
+    r = c.patch(f"{P}/webhooks/{sid}", json={"event_kinds": ["BAD KIND"]}, headers=h)
+    assert r.status_code == 422
+    r = c.patch(f"{P}/webhooks/{sid}", json={"name": "renamed"}, headers=h)
+    assert r.status_code == 200 and r.json()["name"] == "renamed"
+
+
+def test_every_emitted_event_kind_is_listed() -> None:
+    """The kinds the code emits (``emit(session, "kind", ...)``) are all in EVENT_KINDS."""
+    import re
+
+    src = Path(webhooks.__file__).parent
+    emitted = set()
+    for path in src.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        emitted |= set(re.findall(r'emit\(\s*\w+,\s*"([a-z_.]+)"', text))
+    assert {"item.decided", "appeal.filed", "appeal.resolved"} <= emitted
+    assert emitted <= set(webhooks.EVENT_KINDS), emitted - set(webhooks.EVENT_KINDS)
+
+
+def test_the_library_checks_what_the_api_and_ui_create(strict_svc: Service) -> None:
+    with strict_svc.session() as s:
+        s.info["actor"] = "test"
+        with pytest.raises(webhooks.WebhookError) as err:
+            webhooks.create_subscription(s, name="x", url="http://127.0.0.1/x")
+        assert err.value.field == "url" and "loopback" in str(err.value)
+        with pytest.raises(webhooks.WebhookError) as err:
+            webhooks.create_subscription(s, name=" ", url="https://93.184.216.34/")
+        assert err.value.field == "name"
+        sub, secret = webhooks.create_subscription(
+            s, name="ok", url="http://127.0.0.1/x", allow_private=True
+        )
+        assert len(secret) >= 32 and sub.id is not None
+
+
+def test_pinned_request_keeps_the_name() -> None:
+    import ipaddress
+
+    url, host, ext = webhooks._pinned(
+        "https://hooks.example.net:8443/p?q=1", ipaddress.ip_address("93.184.216.34")
+    )
+    assert url == "https://93.184.216.34:8443/p?q=1"
+    assert host == {"Host": "hooks.example.net:8443"} and ext == {
+        "sni_hostname": "hooks.example.net"
+    }
+    url, host, ext = webhooks._pinned("http://h.example/x", ipaddress.ip_address("2001:db8::1"))
+    assert url == "http://[2001:db8::1]/x" and host == {"Host": "h.example"} and ext == {}
+
+
+def test_delivery_checks_the_address_again(
+    strict_svc: Service, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that did not resolve (or resolved outside) when the subscription
+    was made points at a loopback address when the delivery is due: refused, retried later;
+    allowed only when the service allows private destinations."""
+    import dataclasses
+    import socket
+
+    from synthlabel.service.worker import Worker
+
+    c, h = strict_svc.client, strict_svc.auth()
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    url = f"http://rebind.test:{port}/hook"
+    r = c.post(f"{P}/webhooks", json={"name": "rebind", "url": url}, headers=h)
+    assert r.status_code == 201, r.text
+
+    real = socket.getaddrinfo
+
+    def fake_dns(host: Any, *args: Any, **kwargs: Any) -> Any:  # the name now points inside
+        if host == "rebind.test":
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_dns)
+    upload(c, h, jpeg(photo(8)))
+    run_worker(strict_svc)
+    dl = c.get(f"{P}/webhooks/deliveries", headers=h).json()["items"]
+    assert len(dl) == 1 and dl[0]["status"] == "retrying"
+    assert dl[0]["last_error"].startswith("blocked:") and "loopback" in dl[0]["last_error"]
+    assert receiver.got == []
+
+    _due_now(strict_svc)
+    allowed = dataclasses.replace(strict_svc.settings, webhook_allow_private=True)
+    Worker(
+        allowed, engine=strict_svc.app.state.synthlabel.engine, retention_every=0
+    ).run_until_idle()
+    assert len(receiver.got) == 1
+    assert receiver.got[0]["headers"]["Host"] == f"rebind.test:{port}"

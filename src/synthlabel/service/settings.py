@@ -26,6 +26,8 @@ inspect_max_bytes          SYNTHLABEL_INSPECT_MAX_BYTES        10485760 (sync in
 job_max_attempts           SYNTHLABEL_JOB_MAX_ATTEMPTS         5
 job_lease_seconds          SYNTHLABEL_JOB_LEASE_SECONDS        300
 webhook_max_attempts       SYNTHLABEL_WEBHOOK_MAX_ATTEMPTS     8
+webhook_allow_private      SYNTHLABEL_WEBHOOK_ALLOW_PRIVATE    false (webhooks to loopback,
+                                                               private, link-local addresses)
 complaint_sla_hours        SYNTHLABEL_COMPLAINT_SLA_HOURS      "" (defaults per category);
                                                                "rumour=12,rights=240"
 audit_chain_seconds        SYNTHLABEL_AUDIT_CHAIN_SECONDS      1.0 (how often the app and each
@@ -73,6 +75,7 @@ class Settings:
     job_max_attempts: int = 5
     job_lease_seconds: int = 300
     webhook_max_attempts: int = 8
+    webhook_allow_private: bool = False
     complaint_sla_hours: str = ""
     audit_chain_seconds: float = 1.0
 

@@ -1,15 +1,26 @@
 """Outbound webhooks: HMAC-signed, retried with backoff, dead letters kept for replay.
 
+* :func:`create_subscription` / :func:`update_subscription` (the API and the web UI both use
+  them) check the name, the event kinds and the URL: ``http``/``https`` with a host, no
+  credentials, and **no private destination**: a loopback, private, link-local, multicast or
+  otherwise non-public address, literal or what the name resolves to now, is refused unless
+  the admin setting ``webhook_allow_private`` (``SYNTHLABEL_WEBHOOK_ALLOW_PRIVATE``) allows
+  it. A name that does not resolve yet is accepted; delivery checks it.
 * :func:`emit` (in the caller's transaction) writes one ``webhook_delivery`` per active
   subscription whose ``event_kinds`` match the event (shell-style globs, e.g. ``complaint.*``;
-  an empty list takes every event). Events: ``item.decided`` (an ingested or inspected item got
-  its verdict), ``item.flagged`` (it was routed to a review queue), ``complaint.*`` (emitted by
-  the complaint flow).
+  an empty list takes every event). Events (:data:`EVENT_KINDS`): ``item.decided`` (an
+  ingested or inspected item got its verdict, or a reviewer decided it), ``item.flagged`` (it
+  was routed to a review queue, or matched a refutation), ``complaint.*`` (the complaint flow)
+  and ``appeal.filed`` / ``appeal.resolved`` (appeals against decisions).
 * The worker calls :func:`deliver_due`: it claims due deliveries (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL) with a short lease, POSTs them, and records the outcome: 2xx is ``delivered``;
   anything else (another status, a timeout, a refused connection) is retried after an
   exponential backoff with jitter, and after ``webhook_max_attempts`` tries it is ``dead``: the
   dead-letter list (``GET /api/v1/webhooks/deliveries?status=dead``), which an admin can replay.
+  Before each request the host is resolved again and every address checked (a name that now
+  points inside the network, DNS rebinding, is refused and counted as a failed attempt); the
+  request then goes to the address that was checked (``Host`` and TLS SNI keep the name), and
+  redirects are not followed.
 
 Delivery is at least once: a receiver should ignore a delivery id it has seen.
 
@@ -30,13 +41,18 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import re
+import secrets
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,11 +71,191 @@ EVENT_KINDS = (
     "complaint.received",
     "complaint.updated",
     "complaint.resolved",
+    "appeal.filed",
+    "appeal.resolved",
 )
+#: An event kind or a glob over them, as a subscription lists it.
+EVENT_KIND_PATTERN = r"^[a-z*][a-z0-9_.*]{0,63}$"
+_EVENT_KIND_RE = re.compile(EVENT_KIND_PATTERN)
+_URL_RE = re.compile(r"^[\x21-\x7e]{8,1000}$")
+_SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")
 SIGNATURE_HEADER = "X-Synthlabel-Signature"
 TIMESTAMP_HEADER = "X-Synthlabel-Timestamp"
 LEASE_S = 120
 TIMEOUT_S = 10.0
+
+
+class WebhookError(ValueError):
+    """A subscription field is not acceptable: ``field`` names it, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def blocked_reason(ip: IPAddress) -> str | None:
+    """Why a webhook may not go to ``ip`` (None: a public address)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for reason, hit in (
+        ("loopback", ip.is_loopback),
+        ("private", ip.is_private and not ip.is_loopback and not ip.is_link_local),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
+    ):
+        if hit:
+            return reason
+    return None if ip.is_global else "non-public"
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is a usable webhook URL by its form (no network): http(s), a host, no
+    credentials; else :class:`WebhookError`."""
+    if not _URL_RE.match(url):
+        raise WebhookError("url", "8 to 1000 printable ASCII characters, no spaces")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise WebhookError("url", f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError("url", "an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise WebhookError("url", "no credentials in the URL (the signature authenticates us)")
+    return url
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to now (a literal is itself); [] when it does not."""
+    lit = _literal(host)
+    if lit is not None:
+        return [lit]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    out: list[IPAddress] = []
+    for info in infos:
+        addr = _literal(str(info[4][0]))
+        if addr is not None and addr not in out:
+            out.append(addr)
+    return out
+
+
+def check_destination(url: str, *, allow_private: bool, must_resolve: bool) -> list[IPAddress]:
+    """The addresses ``url``'s host resolves to, all public (unless ``allow_private``);
+    :class:`WebhookError` when one is not, or (``must_resolve``) when there are none."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    hint = "webhooks go to public addresses only (SYNTHLABEL_WEBHOOK_ALLOW_PRIVATE allows others)"
+    if not allow_private and (host == "localhost" or host.endswith(".localhost")):
+        raise WebhookError("url", f"{host} is a loopback name: {hint}")
+    addrs = resolve(host, port)
+    if not addrs and must_resolve:
+        raise WebhookError("url", f"{host} does not resolve")
+    if not allow_private:
+        for addr in addrs:
+            reason = blocked_reason(addr)
+            if reason is not None:
+                shown = host if str(addr) == host.strip("[]") else f"{host} resolves to {addr},"
+                raise WebhookError("url", f"{shown} a {reason} address: {hint}")
+    return addrs
+
+
+def _check_fields(
+    *,
+    name: str | None = None,
+    url: str | None = None,
+    event_kinds: Sequence[str] | None = None,
+    secret: str | None = None,
+    allow_private: bool,
+) -> None:
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        raise WebhookError("name", "1 to 200 characters")
+    if event_kinds is not None:
+        if len(event_kinds) > 50:
+            raise WebhookError("event_kinds", "at most 50")
+        for k in event_kinds:
+            if not _EVENT_KIND_RE.match(k):
+                raise WebhookError(
+                    "event_kinds", f"{k!r}: an event kind or glob ({', '.join(EVENT_KINDS)})"
+                )
+    if secret is not None and not _SECRET_RE.match(secret):
+        raise WebhookError("secret", "16 to 200 printable ASCII characters")
+    if url is not None:
+        check_url(url)
+        check_destination(url, allow_private=allow_private, must_resolve=False)
+
+
+def create_subscription(
+    session: Session,
+    *,
+    name: str,
+    url: str,
+    event_kinds: Sequence[str] = (),
+    secret: str | None = None,
+    is_active: bool = True,
+    owner_id: int | None = None,
+    allow_private: bool = False,
+) -> tuple[WebhookSubscription, str]:
+    """A new subscription in the caller's transaction (flushed) and its signing secret
+    (generated when not given; show it once). :class:`WebhookError` names a bad field."""
+    name = name.strip()
+    kinds = [str(k) for k in event_kinds]
+    _check_fields(name=name, url=url, event_kinds=kinds, secret=secret, allow_private=allow_private)
+    secret = secret or secrets.token_urlsafe(32)
+    sub = WebhookSubscription(
+        name=name,
+        url=url,
+        secret=secret,
+        event_kinds=kinds,
+        is_active=is_active,
+        owner_id=owner_id,
+    )
+    session.add(sub)
+    session.flush()
+    return sub, secret
+
+
+def update_subscription(
+    session: Session,
+    sub: WebhookSubscription,
+    changes: Mapping[str, Any],
+    *,
+    allow_private: bool = False,
+) -> WebhookSubscription:
+    """Apply ``changes`` (name, url, event_kinds, secret, is_active) after the same checks as
+    :func:`create_subscription`."""
+    unknown = set(changes) - {"name", "url", "event_kinds", "secret", "is_active"}
+    if unknown:
+        raise WebhookError(sorted(unknown)[0], "not a subscription field")
+    for key, value in changes.items():
+        if value is None:
+            raise WebhookError(key, "cannot be null")
+    _check_fields(
+        name=changes.get("name"),
+        url=changes.get("url"),
+        event_kinds=changes.get("event_kinds"),
+        secret=changes.get("secret"),
+        allow_private=allow_private,
+    )
+    for key, value in changes.items():
+        setattr(sub, key, value.strip() if key == "name" else value)
+    session.flush()
+    return sub
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -197,7 +393,20 @@ def _claim(session: Session, limit: int) -> list[_Claimed]:
     return out
 
 
-def _post(c: _Claimed, client: Any) -> tuple[int | None, str | None]:
+def _pinned(url: str, addr: IPAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(``url`` with its host replaced by the checked address, the Host header, the request
+    extensions): the connection goes where the check looked, whatever DNS answers next."""
+    parts = urlsplit(url)
+    host = str(addr) if addr.version == 4 else f"[{addr}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https":
+        extensions["sni_hostname"] = parts.hostname
+    return pinned, {"Host": parts.netloc}, extensions
+
+
+def _post(c: _Claimed, client: Any, allow_private: bool = False) -> tuple[int | None, str | None]:
     import httpx
 
     ts = int(time.time())
@@ -209,8 +418,16 @@ def _post(c: _Claimed, client: Any) -> tuple[int | None, str | None]:
         TIMESTAMP_HEADER: str(ts),
         SIGNATURE_HEADER: sign(c.secret, ts, c.body),
     }
+    url, extensions = c.url, dict[str, Any]()
+    if not allow_private:  # checked again now: the name may point elsewhere than at creation
+        try:
+            addrs = check_destination(c.url, allow_private=False, must_resolve=True)
+        except WebhookError as exc:
+            return None, f"blocked: {exc}"[:500]
+        url, host, extensions = _pinned(c.url, addrs[0])
+        headers.update(host)
     try:
-        r = client.post(c.url, content=c.body, headers=headers)
+        r = client.post(url, content=c.body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= r.status_code < 300:
@@ -253,8 +470,10 @@ def deliver_due(
     max_attempts: int = 8,
     limit: int = 20,
     actor: str = "worker",
+    allow_private: bool = False,
 ) -> dict[str, int]:
-    """Send the deliveries that are due; counts by outcome."""
+    """Send the deliveries that are due; counts by outcome. Each destination is checked
+    (and the request pinned to the checked address) unless ``allow_private``."""
     import httpx
 
     claimed = transaction(factory, lambda s: _claim(s, limit), actor=actor)
@@ -263,7 +482,7 @@ def deliver_due(
         return counts
     with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
         for c in claimed:
-            code, error = _post(c, client)
+            code, error = _post(c, client, allow_private)
 
             def outcome(
                 s: Session, c: _Claimed = c, code: int | None = code, error: str | None = error

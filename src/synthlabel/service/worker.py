@@ -147,7 +147,10 @@ class Worker:
     def housekeeping(self, *, force_retention: bool = False) -> None:
         """Deliver due webhooks; run retention when it is due."""
         counts = webhooks.deliver_due(
-            self.factory, max_attempts=self.settings.webhook_max_attempts, actor=self.actor
+            self.factory,
+            max_attempts=self.settings.webhook_max_attempts,
+            actor=self.actor,
+            allow_private=self.settings.webhook_allow_private,
         )
         with self.stats.lock:
             for k, v in counts.items():

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from synthlabel.service import webhooks
-from synthlabel.service.api.deps import DB, Admin
-from synthlabel.service.api.errors import ApiProblem, problem_responses
+from synthlabel.service.api.deps import DB, Admin, app_state
+from synthlabel.service.api.errors import ApiProblem, ProblemItem, problem_responses
 from synthlabel.service.api.schemas import Id, Name200, Page
 from synthlabel.service.db.models import WebhookDelivery, WebhookSubscription
 
@@ -23,20 +21,22 @@ R = problem_responses(401, 403, 404, 409, 422)
 
 
 def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise ValueError("no credentials in the URL (the signature authenticates us)")
-    return value
+    try:
+        return webhooks.check_url(value)  # the form; the destination is checked on create
+    except webhooks.WebhookError as exc:
+        raise ValueError(str(exc)) from None
 
 
 Url = Annotated[
     str,
     StringConstraints(min_length=8, max_length=1000, pattern=r"^[\x21-\x7e]+$"),
     AfterValidator(_url),
+    Field(
+        description="http(s); loopback, private and link-local destinations are refused "
+        "(at creation and again at each delivery) unless the service allows them"
+    ),
 ]
-EventKind = Annotated[str, StringConstraints(pattern=r"^[a-z*][a-z0-9_.*]{0,63}$")]
+EventKind = Annotated[str, StringConstraints(pattern=webhooks.EVENT_KIND_PATTERN)]
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -111,18 +111,30 @@ def _sub(db: Session, sub_id: int) -> WebhookSubscription:
     return sub
 
 
-@router.post("", response_model=NewSubscription, status_code=201, responses=R)
-def create_subscription(body: SubscriptionIn, actor: Admin, db: DB) -> Any:
-    secret = body.secret or secrets.token_urlsafe(32)
-    sub = WebhookSubscription(
-        name=body.name,
-        url=body.url,
-        secret=secret,
-        event_kinds=list(body.event_kinds),
-        is_active=body.is_active,
-        owner_id=actor.user_id,
+def _invalid(exc: webhooks.WebhookError) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "Invalid input",
+        f"{exc.field}: {exc}",
+        errors=[ProblemItem(loc=["body", exc.field], msg=str(exc))],
     )
-    db.add(sub)
+
+
+@router.post("", response_model=NewSubscription, status_code=201, responses=R)
+def create_subscription(body: SubscriptionIn, actor: Admin, db: DB, request: Request) -> Any:
+    try:
+        sub, secret = webhooks.create_subscription(
+            db,
+            name=body.name,
+            url=body.url,
+            event_kinds=body.event_kinds,
+            secret=body.secret,
+            is_active=body.is_active,
+            owner_id=actor.user_id,
+            allow_private=app_state(request).settings.webhook_allow_private,
+        )
+    except webhooks.WebhookError as exc:
+        raise _invalid(exc) from None
     db.commit()
     return NewSubscription(**_sub_out(sub).model_dump(), secret=secret)
 
@@ -188,12 +200,19 @@ def get_subscription(subscription_id: Id, _actor: Admin, db: DB) -> Any:
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionOut, responses=R)
-def update_subscription(subscription_id: Id, body: SubscriptionPatch, _actor: Admin, db: DB) -> Any:
+def update_subscription(
+    subscription_id: Id, body: SubscriptionPatch, _actor: Admin, db: DB, request: Request
+) -> Any:
     sub = _sub(db, subscription_id)
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise ApiProblem(422, "Invalid input", f"{key} cannot be null")
-        setattr(sub, key, value)
+    try:
+        webhooks.update_subscription(
+            db,
+            sub,
+            body.model_dump(exclude_unset=True),
+            allow_private=app_state(request).settings.webhook_allow_private,
+        )
+    except webhooks.WebhookError as exc:
+        raise _invalid(exc) from None
     db.commit()
     return _sub_out(sub)
 

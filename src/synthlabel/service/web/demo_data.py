@@ -395,8 +395,8 @@ def _admin_extras(s: Session, settings: Settings, provider_id: int) -> None:
     """Rows for the admin pages: identity bindings (checked by the built-in verifier; the
     numbers are the standard's published examples), a webhook subscription with one dead
     letter."""
-    from synthlabel.service import identity
-    from synthlabel.service.db.models import WebhookDelivery, WebhookSubscription
+    from synthlabel.service import identity, webhooks
+    from synthlabel.service.db.models import WebhookDelivery
 
     for ref, kind, value in (
         ("user-8841", "resident_id", "11010519491231002X"),
@@ -411,15 +411,13 @@ def _admin_extras(s: Session, settings: Settings, provider_id: int) -> None:
             value=value,
             provider_id=provider_id,
         )
-    sub = WebhookSubscription(
+    sub, _ = webhooks.create_subscription(
+        s,
         name="moderation-bus",
-        url="http://127.0.0.1:9/synthlabel",
+        url="https://moderation-bus.example.net/synthlabel",
         secret="demo-webhook-secret-not-for-production",
         event_kinds=["item.*"],
-        is_active=True,
     )
-    s.add(sub)
-    s.flush()
     now = utcnow()
     s.add(
         WebhookDelivery(

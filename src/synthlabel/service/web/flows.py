@@ -9,7 +9,6 @@ not allowed, so the page can show it inline.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -194,36 +193,24 @@ def withdraw_refutation(db: Session, refutation_id: int) -> list[ContentRecord]:
 
 
 def create_subscription(
-    db: Session, actor: Actor, name: str, url: str, event_kinds: str
+    db: Session, actor: Actor, name: str, url: str, event_kinds: str, *, allow_private: bool
 ) -> tuple[WebhookSubscription, str]:
-    """A webhook subscription, validated by the API's own model; the new secret (shown once).
+    """A webhook subscription through :func:`synthlabel.service.webhooks.create_subscription`
+    (the API's checks, the private-address rule included); the new secret (shown once).
 
     Raises :class:`FlowError` with the field that is wrong."""
-    from pydantic import ValidationError
-
-    from synthlabel.service.api import webhooks as webhooks_api
-
     kinds = [k.strip() for k in event_kinds.replace(",", " ").split() if k.strip()]
     try:
-        body = webhooks_api.SubscriptionIn(name=name.strip(), url=url.strip(), event_kinds=kinds)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first.get("loc", ("?",))[0])
-        raise FlowError(
-            "webhook.err_field", field=field, detail=str(first.get("msg", ""))
-        ) from None
-    secret = secrets.token_urlsafe(32)
-    sub = WebhookSubscription(
-        name=body.name,
-        url=body.url,
-        secret=secret,
-        event_kinds=list(body.event_kinds),
-        is_active=True,
-        owner_id=actor.user_id,
-    )
-    db.add(sub)
-    db.flush()
-    return sub, secret
+        return webhooks.create_subscription(
+            db,
+            name=name,
+            url=url.strip(),
+            event_kinds=kinds,
+            owner_id=actor.user_id,
+            allow_private=allow_private,
+        )
+    except webhooks.WebhookError as exc:
+        raise FlowError("webhook.err_field", field=exc.field, detail=str(exc)) from None
 
 
 def delete_subscription(db: Session, subscription_id: int) -> None:

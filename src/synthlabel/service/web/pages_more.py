@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from synthlabel.service import reports
-from synthlabel.service.api.deps import DB
+from synthlabel.service.api.deps import DB, app_state
 from synthlabel.service.db.models import (
     ContentRecord,
     GenerationLogEntry,
@@ -435,7 +435,14 @@ def webhook_create(
     assert ctx.user is not None
     form = {"name": name, "url": url, "event_kinds": event_kinds}
     try:
-        _sub, secret = flows.create_subscription(db, ctx.user, name, url, event_kinds)
+        _sub, secret = flows.create_subscription(
+            db,
+            ctx.user,
+            name,
+            url,
+            event_kinds,
+            allow_private=app_state(request).settings.webhook_allow_private,
+        )
     except flows.FlowError as exc:
         db.rollback()
         return _webhooks_page(ctx, status=422, form=form, error=ctx.t(exc.key, **exc.kwargs))
