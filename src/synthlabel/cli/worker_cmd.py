@@ -5,7 +5,8 @@
   what is due and exits (exit 0; 1 when a job failed, was retried or died). SIGTERM/SIGINT stop
   it after the jobs in hand (a job cut off by SIGKILL runs again when its lease expires).
 * ``synthlabel retention run [--dry-run] [--json]``: delete content records past their
-  retention date (never younger than the retention period, at least 183 days); audited.
+  retention date (never younger than the retention period, at least 183 days) and
+  generation-log lines older than theirs (at least 183 days); audited.
 
 Exit codes: 0 ok, 1 problem (a job failed), 2 usage or database error.
 """
@@ -21,7 +22,8 @@ from synthlabel.cli._common import EXIT_OK, EXIT_PROBLEM, JsonOpt, emit_json, fa
 from synthlabel.cli.serve_cmd import DatabaseUrlOpt, _db_fail, _engine, _settings, out
 
 retention_app = typer.Typer(
-    help="Content-record retention (kept at least 6 months).", no_args_is_help=True
+    help="Retention of content records and the generation log (kept at least 6 months).",
+    no_args_is_help=True,
 )
 
 
@@ -91,7 +93,7 @@ def retention_run(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete content records past their retention date (audited)."""
+    """Delete content records and generation-log lines past retention (audited)."""
     from synthlabel.service import retention
     from synthlabel.service.db.engine import session_factory
 
@@ -112,12 +114,14 @@ def retention_run(
         emit_json(res.to_dict())
     elif dry_run:
         out.print(
-            f"{res.eligible} content record(s) past retention (cutoff {res.cutoff}); "
-            "nothing deleted (--dry-run)"
+            f"{res.eligible} content record(s) and {res.genlog_eligible} generation-log "
+            f"line(s) past retention (cutoff {res.cutoff}; log lines logged before "
+            f"{res.genlog_cutoff}); nothing deleted (--dry-run)"
         )
     else:
         out.print(
             f"deleted {res.deleted} content record(s) and {res.blobs_deleted} stored "
-            f"file(s) past retention (cutoff {res.cutoff})"
+            f"file(s) past retention (cutoff {res.cutoff}), and {res.genlog_deleted} "
+            f"generation-log line(s) logged before {res.genlog_cutoff}"
         )
     raise typer.Exit(EXIT_OK)

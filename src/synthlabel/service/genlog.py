@@ -152,6 +152,27 @@ def register(
         raise RegistryUnavailable(f"hash registry {registry_path}: {exc}") from None
 
 
+def unregister(registry_path: Path, entries: Sequence[tuple[int, str]]) -> int:
+    """Remove deleted log lines' hashes (``(generation_log id, ProduceID)`` pairs) from the
+    registry file; how many registry entries went. A missing or unreadable file removes
+    nothing (matching ignores entries whose log line is gone anyway)."""
+    from synthlabel.detect.hashregistry import Registry, RegistryError
+
+    if not entries or not Path(registry_path).is_file():
+        return 0
+    try:
+        with Registry(registry_path, create=False) as reg:
+            doomed = []
+            for log_id, produce_id in entries:
+                for rid in reg.ids_for(produce_id):
+                    e = reg.entry(rid)
+                    if e is not None and e.name == f"{NAME_PREFIX}{log_id}":
+                        doomed.append(rid)
+            return reg.remove(doomed)
+    except (RegistryError, OSError):
+        return 0
+
+
 def _entry_finding(
     entry: GenerationLogEntry,
     provider: Provider | None,

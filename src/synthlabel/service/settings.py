@@ -12,6 +12,7 @@ max_upload_bytes           SYNTHLABEL_MAX_UPLOAD_BYTES         52428800 (50 MiB)
 public_rate_per_minute     SYNTHLABEL_PUBLIC_RATE_PER_MINUTE   60
 public_rate_burst          SYNTHLABEL_PUBLIC_RATE_BURST        20
 retention_days             SYNTHLABEL_RETENTION_DAYS           183
+genlog_retention_days      SYNTHLABEL_GENLOG_RETENTION_DAYS    183 (generation-log lines)
 session_hours              SYNTHLABEL_SESSION_HOURS            12
 cookie_secure              SYNTHLABEL_COOKIE_SECURE            false
 auto_upgrade               SYNTHLABEL_AUTO_UPGRADE             true
@@ -63,6 +64,7 @@ class Settings:
     public_rate_per_minute: int = 60
     public_rate_burst: int = 20
     retention_days: int = 183
+    genlog_retention_days: int = 183
     session_hours: int = 12
     cookie_secure: bool = False
     auto_upgrade: bool = True
@@ -99,6 +101,11 @@ class Settings:
         if settings.retention_days < 183:
             raise SettingsError(
                 "SYNTHLABEL_RETENTION_DAYS: records must be kept at least 6 months (183 days)"
+            )
+        if settings.genlog_retention_days < 183:
+            raise SettingsError(
+                "SYNTHLABEL_GENLOG_RETENTION_DAYS: generation-log lines must be kept at least "
+                "6 months (183 days)"
             )
         if settings.complaint_sla_hours:
             from synthlabel.service.complaints import parse_sla
