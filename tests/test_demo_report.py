@@ -138,6 +138,8 @@ def test_demo_report_has_every_section(tmp_path: Path) -> None:
     assert tc["endpoint"]["url"].startswith("http://127.0.0.1:")
     section = tc["sections"][0]
     assert "simulated model" in section["title"] and section["notes"][0] == DEMO_NOTE
+    short = next(t for t in section["tables"] if "shortfalls" in t["title"])
+    assert [r[1] for r in short["rows"]] == ["total"] * 4 and len(tc["shortfalls"]) == 82
 
     # biometric: every status appears, the label check reuses the conformance results
     bio = json.loads((root / "results" / "biometric.json").read_text())

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -374,17 +375,45 @@ def build_report(
             counts=counts,
             chart_svg=chart_svg,
             kind_label=lambda k: t(f"kind.{k}") if f"kind.{k}" in STRINGS else k,
-            is_short=_is_short,
+            cell_class=_cell_class,
+            cell_html=_cell_html,
             css=css_vars,
         )
     )
 
 
-def _is_short(cell: object) -> bool:
-    """A table cell kept on one line: a number, a rate or a count such as "1/1 (100 %)" or
-    "100.0 %" (a narrow column would otherwise break it before the unit)."""
+_HEX_TOKEN = re.compile(r"[0-9a-fA-F]{32,}")
+_NUMERIC = re.compile(r"[\d.,%/()<>=≥≤ –-]+")  # "0.0 % – 79.3 %", "≥ 90 %"
+
+
+def _cell_class(cell: object) -> str:
+    """``short`` for a table cell kept on one line: a number, a rate or a count such as
+    "1/1 (100 %)" or "100.0 %" (a narrow column would otherwise break it before the unit)."""
     text = str(cell)
-    return len(text) <= 12 and text.isascii()
+    if len(text) <= 12 and text.isascii():
+        return "short"
+    return "short" if len(text) <= 20 and _NUMERIC.fullmatch(text) else ""
+
+
+def _cell_html(cell: object) -> Any:
+    """A table cell's text, escaped, with places to break long unbroken tokens: a SHA-256 is
+    set like the cover's hashes (small monospace, broken anywhere), a long path may break
+    after ``/ _ :`` (a token without them after ``. -``). Without them one such token widens
+    its table past the page, and Chromium then prints every page smaller to fit it."""
+    from markupsafe import Markup, escape
+
+    parts: list[str] = []
+    for token in re.split(r"(\s+)", str(cell)):
+        if len(token) <= 30:
+            parts.append(str(escape(token)))
+        elif _HEX_TOKEN.fullmatch(token):
+            parts.append(f'<code class="sha">{escape(token)}</code>')
+        else:
+            pieces = re.split(r"(?<=[/_:])", token)  # paths break at their separators
+            if len(pieces) == 1:
+                pieces = re.split(r"(?<=[.-])", token)
+            parts.append("<wbr>".join(str(escape(p)) for p in pieces))
+    return Markup("".join(parts))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
