@@ -497,7 +497,11 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
                 det_id,
                 "visible.voice_prompt",
                 f"spoken prompt {vhit.text!r} at the {vhit.where}, {vhit.onset_s:.2f} s "
-                f"(matched against synthesized speech; distance {vhit.distance:.2f})",
+                + (
+                    f"(the synthesized prompt's waveform, correlation {vhit.correlation:.2f})"
+                    if vhit.method == "waveform"
+                    else f"(synthesized speech, MFCC distance {vhit.distance:.2f})"
+                ),
                 Strength.MODERATE,
                 f"samples {vhit.onset_s:.2f} s",
                 SOURCE_AUDIO_VOICE + "; recognises only synthesized prompts of known wording",
