@@ -74,6 +74,8 @@ bench-detect: install
 	$(BIN)/python bench/bench_traces.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_visible_detect.py
+	$(BIN)/python bench/bench_caption_height.py
+	$(BIN)/python bench/bench_voice_prompt.py
 	$(BIN)/python bench/bench_inspect.py
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_scan.py --mode default
