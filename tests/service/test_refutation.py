@@ -183,3 +183,36 @@ def test_a_reupload_of_a_refuted_picture_is_flagged_on_ingest(db_url: str, tmp_p
         assert not record(svc, unrelated).flags and not record(svc, other).flags
         jobs = c.get(f"{P}/review/jobs", params={"queue": "rumour"}, headers=h).json()
         assert [j["subject"]["id"] for j in jobs["items"]] == [again]
+
+
+def test_flagged_counts_are_counted_in_the_database(service: Service) -> None:
+    """The refutation list's counts: one query per page, however many items are flagged."""
+    other_sha = "ef" * 32
+    items = [
+        add_item(service, verdict="no_trace", sha256=SHA, route=False),
+        add_item(service, verdict="no_trace", perceptual_hash=flip_bits(PDQ_A, 10), route=False),
+        add_item(service, verdict="no_trace", sha256=other_sha, perceptual_hash=PDQ_A, route=False),
+        add_item(service, verdict="no_trace", sha256="01" * 32, route=False),
+    ]
+    with service.session() as s:
+        s.info["actor"] = "test"
+        rec = s.get(ContentRecord, items[3])
+        assert rec is not None
+        rec.notices = [{"kind": "added", "text": "unrelated notice"}, "not an object"]
+        r1, flagged1 = refutation.publish(
+            s, text="one", source_url=None, sha256=SHA, perceptual_hash=PDQ_A, route=False
+        )
+        r2, flagged2 = refutation.publish(
+            s, text="two", source_url=None, sha256=other_sha, route=False
+        )
+        r3, flagged3 = refutation.publish(
+            s, text="three", source_url=None, sha256="00" * 32, route=False
+        )
+        s.commit()
+        assert (len(flagged1), len(flagged2), len(flagged3)) == (3, 1, 0)
+        counts = refutation.flagged_counts(s, [r1.id, r2.id, r3.id, 987654])
+        assert counts == {r1.id: 3, r2.id: 1, r3.id: 0, 987654: 0}
+        assert refutation.flagged_counts(s, []) == {}
+        refutation.withdraw(s, r1)
+        s.commit()
+        assert refutation.flagged_counts(s, [r1.id, r2.id]) == {r1.id: 0, r2.id: 1}

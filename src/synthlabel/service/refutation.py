@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from synthlabel.service import webhooks
@@ -296,6 +296,53 @@ def check_refutations(
 
         route_item(session, content_record)
     return matched
+
+
+_COUNTS_SQL = {
+    # The notices are unpacked in the database: one aggregate query returns a count per
+    # refutation, however many items are flagged (nothing is read back row by row).
+    "postgresql": """
+        SELECT n.value ->> 'refutation_id' AS rid, count(DISTINCT cr.id) AS n
+        FROM content_record cr
+        CROSS JOIN LATERAL json_array_elements(
+            CASE WHEN json_typeof(cr.notices) = 'array' THEN cr.notices ELSE '[]'::json END
+        ) AS n(value)
+        WHERE cr.notices IS NOT NULL
+          AND n.value ->> 'kind' = :kind
+          AND n.value ->> 'refutation_id' IN :ids
+        GROUP BY 1
+    """,
+    "sqlite": """
+        SELECT CAST(json_extract(obj, '$.refutation_id') AS TEXT) AS rid,
+               count(DISTINCT id) AS n
+        FROM (
+            SELECT cr.id AS id, CASE WHEN n.type = 'object' THEN n.value END AS obj
+            FROM content_record cr,
+                 json_each(CASE WHEN json_type(cr.notices) = 'array'
+                                THEN cr.notices ELSE '[]' END) n
+            WHERE cr.notices IS NOT NULL
+        )
+        WHERE json_extract(obj, '$.kind') = :kind
+          AND CAST(json_extract(obj, '$.refutation_id') AS TEXT) IN :ids
+        GROUP BY 1
+    """,
+}
+
+
+def flagged_counts(session: Session, refutation_ids: Iterable[int]) -> dict[int, int]:
+    """How many stored items carry each refutation's notice now (0 for none); one query for
+    the whole list (a page of refutations), counted in the database."""
+    ids = sorted({int(i) for i in refutation_ids})
+    counts = dict.fromkeys(ids, 0)
+    if not ids:
+        return counts
+    stmt = text(_COUNTS_SQL[session.get_bind().dialect.name]).bindparams(
+        bindparam("ids", expanding=True)
+    )
+    for rid, n in session.execute(stmt, {"kind": NOTICE_KIND, "ids": [str(i) for i in ids]}):
+        if rid is not None and str(rid).isdigit() and int(rid) in counts:
+            counts[int(rid)] = int(n)
+    return counts
 
 
 def refutation_ids(notices: Iterable[Any]) -> list[int]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -465,12 +466,12 @@ def review_list(
         stmt = stmt.where(ReviewJob.status == status)
     if verdict in queries.VERDICTS:
         stmt = stmt.where(ContentRecord.verdict == verdict)
-    total = db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = db.execute(
-        stmt.order_by(ReviewJob.priority.desc(), ReviewJob.created_at, ReviewJob.id)
-        .limit(PAGE_SIZE)
-        .offset(offset)
-    ).all()
+    rows, page = page_of(
+        db,
+        stmt.order_by(ReviewJob.priority.desc(), ReviewJob.created_at, ReviewJob.id),
+        offset,
+        scalars=False,
+    )
     queues = list(db.execute(select(ReviewQueue).order_by(ReviewQueue.id)).scalars())
     qnames = {q.id: (t(f"queue.{q.name}") if t.has(f"queue.{q.name}") else q.name) for q in queues}
     counts = queries.open_counts(db)
@@ -531,12 +532,41 @@ def review_list(
         queues=queues,
         verdicts=queries.VERDICTS,
         filters={"queue": queue_id, "status": status, "verdict": verdict},
-        page={"offset": offset, "limit": PAGE_SIZE, "total": total},
+        page=page,
     )
 
 
-def _flow_error(ctx: Ctx, exc: flows.FlowError) -> Response:
-    return error_page(ctx.request, ctx.db, 409, exc.key, **exc.kwargs)
+T = TypeVar("T")
+
+
+def flow_action(
+    ctx: Ctx,
+    action: Callable[[], T],
+    to: str | Callable[[T], str],
+    done: str,
+    *,
+    error_status: int = 409,
+) -> Response:
+    """A form's state change: ``action()`` (a :mod:`flows` function) committed, then a
+    redirect to ``to`` (or ``to(result)``) with the ``done`` notice; a :class:`FlowError`
+    rolls back and answers the error page with ``error_status``."""
+    try:
+        result = action()
+    except flows.FlowError as exc:
+        ctx.db.rollback()
+        return error_page(ctx.request, ctx.db, error_status, exc.key, **exc.kwargs)
+    ctx.db.commit()
+    return redirect(to(result) if callable(to) else to, done)
+
+
+def page_of(
+    db: Session, stmt: Any, offset: int, *, scalars: bool = True
+) -> tuple[list[Any], dict[str, int]]:
+    """One page (``PAGE_SIZE`` rows from ``offset``) of ``stmt`` and the pager's numbers."""
+    total = db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    result = db.execute(stmt.limit(PAGE_SIZE).offset(offset))
+    rows = list(result.scalars().all() if scalars else result.all())
+    return rows, {"offset": offset, "limit": PAGE_SIZE, "total": int(total)}
 
 
 @router.post("/review/claim-next")
@@ -566,14 +596,14 @@ def review_claim(
 ) -> Response:
     ctx = need(request, db, *STAFF)
     check_csrf(ctx, csrf_token)
-    assert ctx.user is not None
-    try:
-        job = flows.claim(db, ctx.user, job_id)
-    except flows.FlowError as exc:
-        db.rollback()
-        return _flow_error(ctx, exc)
-    db.commit()
-    return redirect(_safe_next(next, _job_href(job)), "claimed")
+    user = ctx.user
+    assert user is not None
+    return flow_action(
+        ctx,
+        lambda: flows.claim(db, user, job_id),
+        lambda job: _safe_next(next, _job_href(job)),
+        "claimed",
+    )
 
 
 @router.post("/review/{job_id}/release")
@@ -582,14 +612,9 @@ def review_release(
 ) -> Response:
     ctx = need(request, db, *STAFF)
     check_csrf(ctx, csrf_token)
-    assert ctx.user is not None
-    try:
-        flows.release(db, ctx.user, job_id)
-    except flows.FlowError as exc:
-        db.rollback()
-        return _flow_error(ctx, exc)
-    db.commit()
-    return redirect("/review", "released")
+    user = ctx.user
+    assert user is not None
+    return flow_action(ctx, lambda: flows.release(db, user, job_id), "/review", "released")
 
 
 @router.post("/review/{job_id}/decide")
@@ -1052,24 +1077,17 @@ def complaints(
         stmt = stmt.where(Complaint.status == status)
     else:
         status = "all"
-    total = db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = list(
-        db.execute(stmt.order_by(Complaint.received_at.desc()).limit(PAGE_SIZE).offset(offset))
-        .scalars()
-        .all()
-    )
+    rows, page = page_of(db, stmt.order_by(Complaint.received_at.desc()), offset)
     now = utcnow()
     for c in rows:
-        c.overdue = bool(  # type: ignore[attr-defined]
-            c.due_at and c.due_at < now and c.status in queries.OPEN_COMPLAINT
-        )
+        c.overdue = bool(c.due_at and c.due_at < now and c.status in queries.OPEN_COMPLAINT)
     return render(
         ctx,
         "complaints.html",
         section="complaints",
         rows=rows,
         status=status,
-        page={"offset": offset, "limit": PAGE_SIZE, "total": total},
+        page=page,
     )
 
 
@@ -1095,10 +1113,7 @@ def _providers_page(
     if q:
         like = f"%{q}%"
         stmt = stmt.where(or_(Provider.name.like(like), Provider.credit_code.like(like)))
-    total = db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    providers = list(
-        db.execute(stmt.order_by(Provider.name).limit(PAGE_SIZE).offset(offset)).scalars()
-    )
+    providers, page = page_of(db, stmt.order_by(Provider.name), offset)
     ids = [p.id for p in providers]
     services = (
         dict(
@@ -1132,7 +1147,7 @@ def _providers_page(
         rows=rows,
         q=q,
         is_admin=ctx.user is not None and ctx.user.role == "admin",
-        page={"offset": offset, "limit": PAGE_SIZE, "total": total},
+        page=page,
         **extra,
     )
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from synthlabel.service import reports
+from synthlabel.service import refutation, reports
 from synthlabel.service.api.deps import DB, app_state
 from synthlabel.service.db.models import (
     ContentRecord,
@@ -30,26 +30,21 @@ from synthlabel.service.db.models import (
 from synthlabel.service.db.types import utcnow
 from synthlabel.service.web import charts, flows
 from synthlabel.service.web.pages import (
-    PAGE_SIZE,
     STAFF,
     Ctx,
     WebError,
     check_csrf,
     error_page,
+    flow_action,
     item_page,
     job_page,
     need,
+    page_of,
     redirect,
     render,
 )
 
 router = APIRouter(include_in_schema=False)
-
-
-def _page_of(db: Any, stmt: Any, offset: int) -> tuple[list[Any], dict[str, int]]:
-    total = db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = list(db.execute(stmt.limit(PAGE_SIZE).offset(offset)).scalars().all())
-    return rows, {"offset": offset, "limit": PAGE_SIZE, "total": int(total)}
 
 
 def _record(ctx: Ctx, record_id: str) -> ContentRecord:
@@ -166,8 +161,8 @@ def refutation_list(
         stmt = stmt.where(RumourRefutation.status == status)
     else:
         status = "all"
-    rows, page = _page_of(db, stmt.order_by(RumourRefutation.id.desc()), offset)
-    counts = _flagged_counts(db, [r.id for r in rows])
+    rows, page = page_of(db, stmt.order_by(RumourRefutation.id.desc()), offset)
+    counts = refutation.flagged_counts(db, [r.id for r in rows])  # this page's only
     return render(
         ctx,
         "refutations.html",
@@ -181,21 +176,6 @@ def refutation_list(
     )
 
 
-def _flagged_counts(db: Any, ids: list[int]) -> dict[int, int]:
-    """How many stored items carry each refutation's notice."""
-    if not ids:
-        return {}
-    from synthlabel.service import refutation
-
-    wanted = set(ids)
-    counts = dict.fromkeys(ids, 0)
-    flagged = select(ContentRecord.notices).where(ContentRecord.flags.is_not(None))
-    for notices in db.execute(flagged).scalars():
-        for rid in set(refutation.refutation_ids(notices or [])) & wanted:
-            counts[rid] += 1
-    return counts
-
-
 @router.post("/refutations/{refutation_id}/withdraw")
 def refutation_withdraw(
     request: Request,
@@ -205,13 +185,12 @@ def refutation_withdraw(
 ) -> Response:
     ctx = need(request, db, "admin")
     check_csrf(ctx, csrf_token)
-    try:
-        flows.withdraw_refutation(db, refutation_id)
-    except flows.FlowError as exc:
-        db.rollback()
-        return error_page(request, db, 409, exc.key, **exc.kwargs)
-    db.commit()
-    return redirect(f"/refutations?highlight={refutation_id}", "withdrawn")
+    return flow_action(
+        ctx,
+        lambda: flows.withdraw_refutation(db, refutation_id),
+        f"/refutations?highlight={refutation_id}",
+        "withdrawn",
+    )
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -336,7 +315,7 @@ def generation_log(
         stmt = stmt.where(GenerationLogEntry.produce_id.like(f"{produce_id.strip()}%"))
     if provider_id is not None:
         stmt = stmt.where(GenerationLogEntry.provider_id == provider_id)
-    rows, page = _page_of(db, stmt.order_by(GenerationLogEntry.id.desc()), offset)
+    rows, page = page_of(db, stmt.order_by(GenerationLogEntry.id.desc()), offset)
     providers = dict(db.execute(select(Provider.id, Provider.name).order_by(Provider.name)).all())
     entries = []
     for e in rows:
@@ -388,7 +367,7 @@ def _webhooks_page(
             .group_by(WebhookDelivery.subscription_id)
         ).all()
     )
-    dead, page = _page_of(
+    dead, page = page_of(
         db,
         select(WebhookDelivery)
         .where(WebhookDelivery.status == "dead")
@@ -460,13 +439,13 @@ def webhook_delete(
 ) -> Response:
     ctx = need(request, db, "admin")
     check_csrf(ctx, csrf_token)
-    try:
-        flows.delete_subscription(db, subscription_id)
-    except flows.FlowError as exc:
-        db.rollback()
-        return error_page(request, db, 404, exc.key, **exc.kwargs)
-    db.commit()
-    return redirect("/webhooks", "webhook_deleted")
+    return flow_action(
+        ctx,
+        lambda: flows.delete_subscription(db, subscription_id),
+        "/webhooks",
+        "webhook_deleted",
+        error_status=404,
+    )
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/replay")
@@ -478,13 +457,7 @@ def webhook_replay(
 ) -> Response:
     ctx = need(request, db, "admin")
     check_csrf(ctx, csrf_token)
-    try:
-        flows.replay_delivery(db, delivery_id)
-    except flows.FlowError as exc:
-        db.rollback()
-        return error_page(request, db, 409, exc.key, **exc.kwargs)
-    db.commit()
-    return redirect("/webhooks", "replayed")
+    return flow_action(ctx, lambda: flows.replay_delivery(db, delivery_id), "/webhooks", "replayed")
 
 
 # --- identity bindings ----------------------------------------------------------------------
@@ -505,7 +478,7 @@ def identity_bindings(
         stmt = stmt.where(IdentityBinding.status == status)
     else:
         status = "all"
-    rows, page = _page_of(db, stmt.order_by(IdentityBinding.id.desc()), offset)
+    rows, page = page_of(db, stmt.order_by(IdentityBinding.id.desc()), offset)
     providers = dict(db.execute(select(Provider.id, Provider.name)).all())
     bindings = [
         {
