@@ -434,3 +434,30 @@ def test_api_audit_list_and_verify(test_db: ServiceDB) -> None:
         assert v["ok"] is False and v["problem"]["seq"] == 1 and v["problem"]["kind"] == "edited"
         reviewer = svc.add_user("rev", "reviewer")
         assert c.get("/api/v1/audit", headers=svc.auth(reviewer)).status_code == 403
+
+
+def test_the_migration_goes_down_and_up_with_the_chain(chain: Engine) -> None:
+    """0004 down (refused while events are pending; else back to seq as the key) and up
+    again: the chain still verifies and new events continue it."""
+    from alembic import command
+
+    from synthlabel.service.db.migrate import alembic_config
+
+    factory = session_factory(chain, SECRET)
+    with session_scope(factory) as s:
+        s.add(Provider(name="pending"))
+    with pytest.raises(RuntimeError, match="not chained yet"):
+        command.downgrade(alembic_config(chain), "0003")
+    assert audit.chain_pending(chain, SECRET).chained == 1
+    command.downgrade(alembic_config(chain), "0003")
+    from sqlalchemy import inspect as sa_inspect
+
+    cols = {c["name"] for c in sa_inspect(chain).get_columns("audit_event")}
+    assert "id" not in cols and "mac" not in cols and "seq" in cols
+    upgrade(chain)
+    assert _verify(chain).ok and _verify(chain).checked == 6
+    with session_scope(factory) as s:
+        s.add(Provider(name="after"))
+    assert audit.chain_pending(chain, SECRET).chained == 1
+    result = _verify(chain)
+    assert result.ok and result.checked == 7 and result.head_authenticated is True
