@@ -246,7 +246,8 @@ def match(
                     e["producer"] or "-",
                     e["produce_id"] or "-",
                     f"{m['distance']:g}"
-                    + (f" ({m['inliers']} features)" if "inliers" in m else ""),
+                    + (f" ({m['inliers']} features)" if "inliers" in m else "")
+                    + (f" (pattern {m['structure']:.2f})" if "structure" in m else ""),
                     m["hash"],
                     f"#{e['id']} {e['name']}",
                 )

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from synthlabel.detect.spectral import PatternSignature, pattern_signature
 from synthlabel.errors import MalformedInput, SynthlabelError, UnsupportedFormat
 
 Kind = Literal["image", "video", "audio"]
@@ -217,6 +218,25 @@ def _stretch(g: U8) -> U8:
     return res
 
 
+def normalised(rgb: npt.NDArray[Any]) -> U8:
+    """The image at :data:`HASH_SIDE` px on its long side (reduced, or enlarged when smaller):
+    the same scale for every copy, whatever its size. Already normalised images are returned
+    as they are."""
+    import cv2
+
+    a = _reduce(rgb)
+    h, w = a.shape[:2]
+    if max(h, w) < HASH_SIDE:
+        s = HASH_SIDE / max(h, w)
+        a = np.asarray(
+            cv2.resize(
+                a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_LINEAR
+            ),
+            dtype=np.uint8,
+        )
+    return a
+
+
 def orb_features(rgb: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], U8]:
     """ORB keypoints of the reduced image, strongest first: (points (n, 2), descriptors (n, 32)).
 
@@ -226,16 +246,7 @@ def orb_features(rgb: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], U8]:
     is contrast-stretched and FAST's threshold is low so that soft textures get corners."""
     import cv2
 
-    a = _reduce(rgb)
-    h, w = a.shape[:2]
-    if max(h, w) < HASH_SIDE:  # the same scale for every copy, whatever its size
-        s = HASH_SIDE / max(h, w)
-        a = np.asarray(
-            cv2.resize(
-                a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_LINEAR
-            ),
-            dtype=np.uint8,
-        )
+    a = normalised(rgb)
     g = _stretch(np.asarray(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), dtype=np.uint8))
     orb = cv2.ORB_create(nfeatures=ORB_FEATURES, fastThreshold=5)  # type: ignore[attr-defined]
     kp, desc = orb.detectAndCompute(g, None)
@@ -244,6 +255,55 @@ def orb_features(rgb: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], U8]:
     order = np.argsort([-k.response for k in kp], kind="stable")
     pts = np.array([kp[i].pt for i in order], dtype=np.float32)
     return pts, np.ascontiguousarray(desc[order], dtype=np.uint8)
+
+
+def _hough(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]
+) -> tuple[int, float, tuple[int, int]]:
+    """The crop-and-scale transform (registered = s x query + t) most point pairs agree on:
+    (pairs in its cell, s, the translation cell)."""
+    cell = 2.0 * ORB_TOLERANCE
+    if len(a) * len(ORB_SCALES) <= 40_000:  # few pairs: every scale in one sort
+        k = np.floor((b[None] - ORB_SCALES[:, None, None] * a[None]) / cell).astype(np.int64)
+        k += 4096
+        scale_idx = np.arange(len(ORB_SCALES), dtype=np.int64)[:, None] << 26
+        u, c = np.unique((scale_idx | (k[..., 0] << 13) | k[..., 1]).ravel(), return_counts=True)
+        j = int(np.argmax(c))  # the first maximum: the smallest scale, then the smallest cell
+        v = int(u[j])
+        return int(c[j]), float(ORB_SCALES[v >> 26]), (((v >> 13) & 8191) - 4096, (v & 8191) - 4096)
+    best_n, best_s, best_key = 0, 1.0, (0, 0)
+    span = 256  # translation cells per axis counted with bincount (+-768 px)
+    for s in ORB_SCALES:
+        key = np.floor((b - s * a) / cell).astype(np.int64)
+        if key.min() >= -span // 2 and key.max() < span // 2:
+            counts = np.bincount((key[:, 0] + span // 2) * span + key[:, 1] + span // 2)
+            j = int(np.argmax(counts))  # the smallest cell with the most pairs, as unique's
+            if counts[j] > best_n:
+                best_n, best_s = int(counts[j]), float(s)
+                best_key = (j // span - span // 2, j % span - span // 2)
+            continue
+        flat = (key[:, 0] + 4096) * 8192 + (key[:, 1] + 4096)
+        u, c = np.unique(flat, return_counts=True)
+        j = int(np.argmax(c))
+        if c[j] > best_n:
+            best_n, best_s = int(c[j]), float(s)
+            best_key = (int(u[j]) // 8192 - 4096, int(u[j]) % 8192 - 4096)
+    return best_n, best_s, best_key
+
+
+def orb_pair_agreement(
+    q_points: npt.NDArray[np.float32],
+    r_points: npt.NDArray[np.float32],
+    pairs: npt.NDArray[np.int64],
+) -> int:
+    """How many of the given (query keypoint, registered keypoint) pairs agree on one
+    crop-and-scale transform: a cheap geometric ranking of index candidates (the pairs are
+    those whose descriptors share an indexed piece)."""
+    if len(pairs) < 2:
+        return len(pairs)
+    a = q_points[pairs[:, 0]].astype(np.float64)
+    b = r_points[pairs[:, 1]].astype(np.float64)
+    return _hough(a, b)[0]
 
 
 def orb_inliers(
@@ -278,15 +338,7 @@ def orb_inliers(
     a = p1[qi].astype(np.float64)
     b = p2[ri].astype(np.float64)
     cell = 2.0 * ORB_TOLERANCE
-    best_n, best_s, best_key = 0, 1.0, (0, 0)
-    for s in ORB_SCALES:
-        key = np.floor((b - s * a) / cell).astype(np.int64)
-        flat = (key[:, 0] + 4096) * 8192 + (key[:, 1] + 4096)
-        u, c = np.unique(flat, return_counts=True)
-        j = int(np.argmax(c))
-        if c[j] > best_n:
-            best_n, best_s = int(c[j]), float(s)
-            best_key = (int(u[j]) // 8192 - 4096, int(u[j]) % 8192 - 4096)
+    best_n, best_s, best_key = _hough(a, b)
     if best_n < 3:
         return 0
     t_all = b - best_s * a
@@ -383,6 +435,7 @@ class ContentHash:
     step: float = 0.0  # seconds between frames / sub-fingerprints
     points: npt.NDArray[np.float32] | None = None  # image: ORB keypoints
     descriptors: U8 | None = None  # image: ORB descriptors (n, 32)
+    pattern: PatternSignature | None = None  # image: periodic-pattern signature
 
     @property
     def quality(self) -> int:
@@ -401,9 +454,16 @@ def kind_of_format(format_id: str) -> Kind | None:
 
 
 def hash_image_array(rgb: npt.NDArray[Any], *, local: bool = True) -> ContentHash:
+    """PDQ, and unless ``local`` is false the ORB local features and the periodic-pattern
+    signature (:mod:`synthlabel.detect.spectral`), of an (H, W, 3) RGB image."""
     h, q = pdq(rgb)
-    pts, desc = orb_features(rgb) if local else (None, None)
-    return ContentHash("image", "pdq", [h], [q], points=pts, descriptors=desc)
+    if not local:
+        return ContentHash("image", "pdq", [h], [q])
+    norm = normalised(rgb)
+    pts, desc = orb_features(norm)
+    return ContentHash(
+        "image", "pdq", [h], [q], points=pts, descriptors=desc, pattern=pattern_signature(norm)
+    )
 
 
 def hash_image_bytes(data: bytes, format_id: str) -> ContentHash:

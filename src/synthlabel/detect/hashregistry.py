@@ -20,15 +20,26 @@ Search is indexed, never a scan of every entry:
   (entry, frame offset) and the best alignments are scored by the median frame distance.
 
 * **ORB local features (images)**: the 128 strongest descriptors of an entry are indexed on
-  their 32-bit pieces; the entries with the most votes are checked geometrically
-  (:func:`synthlabel.detect.hashes.orb_inliers`: one crop-and-scale transform, no rotation).
+  their 32-bit pieces; the entries with the most votes are reordered by how many of their
+  index-matched keypoint pairs agree on one transform, and the first ones are checked
+  geometrically (:func:`synthlabel.detect.hashes.orb_inliers`: one crop-and-scale
+  transform, no rotation).
+* **Periodic patterns (images)**: entries whose spectrum is strongly periodic (gratings,
+  checkerboards, tilings: :mod:`synthlabel.detect.spectral`) are indexed by their strongest
+  spectral peaks (orientation, log-radius); a periodic query probes the peaks a crop or
+  resize of it can have and compares the peak maps and colours of the entries it hits.
 
 An image match is *exact* (conclusive) when two independent hashes agree: PDQ within
 ``EXACT_IMAGE`` bits (both qualities >= ``MIN_QUALITY``) and at least ``NEAR_ORB`` keypoints
 on one transform (or no local features on either side), or ``EXACT_ORB`` keypoints on one
-transform (a crop, where PDQ no longer holds). Thresholds (``EXACT_*`` / ``NEAR_*``) come
-from ``bench/bench_registry.py`` (results in ``bench/results/registry.md``): *exact* keeps
-the measured false-match rate at or below 1e-6 (0 in ~1e6 pairs), *near* at or below 1e-4.
+transform (a crop, where PDQ no longer holds), or a periodic pattern whose structure *and*
+colours agree (mean colour within ``EXACT_PATTERN_MEAN``, colour axis within
+``EXACT_PATTERN_AXIS`` degrees) provided the colours are evidence: not a grey pattern, not
+shared by ``PALETTE_SHARED`` or more other registered patterns, and no second registered
+pattern agrees as well (otherwise the pattern match is *near*). Thresholds (``EXACT_*`` /
+``NEAR_*``) come from ``bench/bench_registry.py`` (results in ``bench/results/registry.md``):
+*exact* keeps the measured false-match rate at or below 1e-6 (0 in ~1e6 pairs), *near* at or
+below 1e-4.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synthlabel.detect import spectral
 from synthlabel.detect.hashes import (
     MIN_QUALITY,
     ContentHash,
@@ -53,10 +65,14 @@ from synthlabel.detect.hashes import (
     hamming,
     hamming_many,
     orb_inliers,
+    orb_pair_agreement,
 )
+from synthlabel.detect.spectral import PatternSignature
 from synthlabel.errors import SynthlabelError
 
-SCHEMA = 1
+#: 2: periodic-pattern signatures (tables ``patterns``, ``pattern_index``). A schema-1 file is
+#: upgraded in place when opened with write access; its entries keep matching by PDQ and ORB.
+SCHEMA = 2
 #: Image PDQ distance (bits of 256) for a conclusive / a near match.
 EXACT_IMAGE = 31
 NEAR_IMAGE = 47
@@ -75,7 +91,22 @@ MIN_ORB_VOTES = 3
 #: The first few ORB-voted entries are verified whatever their vote count.
 ORB_ALWAYS_VERIFY = 4
 ORB_VERIFY = 24
+#: Voted entries reordered by the geometric agreement of their index-matched pairs first.
+ORB_RERANK = 96
 ORB_INDEXED = 128
+#: Periodic patterns (:mod:`synthlabel.detect.spectral`): least peak-map correlation, largest
+#: mean-colour difference (per channel, of 255) and principal-colour-axis angle (degrees) for a
+#: conclusive / a near agreement; how many candidates are checked; how many other registered
+#: patterns may share the colours before they stop counting as evidence.
+PATTERN_STRUCTURE = 0.6
+EXACT_PATTERN_MEAN = 6.0
+EXACT_PATTERN_AXIS = 35.0
+NEAR_PATTERN_MEAN = 12.0
+#: Spread (standard deviation along the colour axis) of the query / the registered pattern:
+#: downscaling a fine pattern averages it down (0.65 measured), nothing raises it much.
+PATTERN_SPREAD = (0.4, 1.3)
+PATTERN_VERIFY = 32
+PALETTE_SHARED = 2
 #: Least overlap for a video (frames) or audio (sub-fingerprints, ~3 s) match.
 MIN_VIDEO_FRAMES = 8
 MIN_AUDIO_FRAMES = 256
@@ -157,13 +188,19 @@ def _chunks(h: bytes) -> list[int]:
     return [int(v) for v in a]
 
 
+def _orb_key_matrix(desc: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """(n, 8) index keys of n descriptors: each 32-bit piece tagged with its number."""
+    words = np.ascontiguousarray(desc, dtype=np.uint8).view(">u4").astype(np.int64)
+    keys: npt.NDArray[np.int64] = words + (np.arange(8, dtype=np.int64) << 32)[None, :]
+    return keys
+
+
 def _orb_keys(desc: npt.NDArray[np.uint8], per_descriptor: bool = False) -> Any:
     """Index keys of ORB descriptors: each of the 8 32-bit pieces, tagged with its number.
 
     A true correspondence (under ~30 differing bits of 256) keeps at least one piece intact
     with probability ~0.15; with dozens of correspondences per copy, several vote."""
-    words = np.ascontiguousarray(desc, dtype=np.uint8).view(">u4").astype(np.int64)  # (n, 8)
-    keys: npt.NDArray[np.int64] = words + (np.arange(8, dtype=np.int64) << 32)[None, :]
+    keys = _orb_key_matrix(desc)
     if per_descriptor:
         return [[int(k) for k in row] for row in keys]
     return sorted({int(k) for k in keys.ravel()})
@@ -194,6 +231,30 @@ class Registry:
             raise RegistryError(f"{self.path}: cannot open ({exc.strerror})") from None
 
     def _init(self) -> None:
+        db = self.db
+        found = None
+        if db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone():
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            found = row[0] if row else None
+        if found is not None and found not in ("1", str(SCHEMA)):
+            raise RegistryError(
+                f"{self.path}: registry schema {found}, this synthlabel reads {SCHEMA} "
+                "(written by a newer version?)"
+            )
+        try:
+            self._create(found)
+        except sqlite3.OperationalError:
+            if found == "1":
+                raise RegistryError(
+                    f"{self.path}: registry schema 1 must be upgraded to {SCHEMA} (it adds the "
+                    "periodic-pattern tables) and the file is not writable; open it once with "
+                    f"write access, e.g. `synthlabel registry list --registry {self.path}`"
+                ) from None
+            raise
+
+    def _create(self, found: str | None) -> None:
         db = self.db
         db.executescript(
             """
@@ -229,14 +290,26 @@ class Registry:
                 key INTEGER NOT NULL, entry INTEGER NOT NULL, pos INTEGER NOT NULL,
                 PRIMARY KEY (key, entry, pos)
             ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS patterns (
+                entry INTEGER PRIMARY KEY,
+                r REAL NOT NULL, g REAL NOT NULL, b REAL NOT NULL,
+                ax REAL NOT NULL, ay REAL NOT NULL, az REAL NOT NULL,
+                signature BLOB NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS patterns_r ON patterns (r);
+            CREATE TABLE IF NOT EXISTS pattern_index (
+                key INTEGER NOT NULL, entry INTEGER NOT NULL,
+                PRIMARY KEY (key, entry)
+            ) WITHOUT ROWID;
             """
         )
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is None:
-            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+        if found is None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
             db.commit()
-        elif row[0] != str(SCHEMA):
-            raise RegistryError(f"{self.path}: registry schema {row[0]}, expected {SCHEMA}")
+        elif found != str(SCHEMA):
+            # Schema 1 -> 2: the tables above are new; old entries have no pattern signature.
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA),))
+            db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -310,6 +383,16 @@ class Registry:
                     "INSERT OR IGNORE INTO orb_index VALUES (?, ?)",
                     [(k, entry) for k in _orb_keys(content.descriptors[:ORB_INDEXED])],
                 )
+            pat = content.pattern
+            if pat is not None and pat.periodic:
+                self.db.execute(
+                    "INSERT INTO patterns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (entry, *pat.mean, *pat.axis, pat.to_bytes()),
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO pattern_index VALUES (?, ?)",
+                    [(k, entry) for k in spectral.index_keys(pat)],
+                )
             rows = []
             for pos, h in enumerate(content.hashes):
                 for c, v in enumerate(_chunks(h)):
@@ -332,6 +415,8 @@ class Registry:
                 self.db.execute("DELETE FROM audio_index WHERE entry = ?", (eid,))
                 self.db.execute("DELETE FROM orb_index WHERE entry = ?", (eid,))
                 self.db.execute("DELETE FROM local_features WHERE entry = ?", (eid,))
+                self.db.execute("DELETE FROM patterns WHERE entry = ?", (eid,))
+                self.db.execute("DELETE FROM pattern_index WHERE entry = ?", (eid,))
         self.db.commit()
         return n
 
@@ -416,6 +501,61 @@ class Registry:
             score[e] = score.get(e, 0.0) + w
             count[e] += 1
         return [(e, count[e]) for e in sorted(score, key=lambda x: (-score[x], x))]
+
+    def _orb_rerank(
+        self, content: ContentHash, votes: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """The first :data:`ORB_RERANK` voted entries reordered by how many of their
+        index-matched keypoint pairs agree on one crop-and-scale transform.
+
+        Votes alone bury a text screenshot among look-alikes that share its glyphs (rank
+        24-124 of 1,000 under a crop); the glyphs of another text rarely sit where a single
+        transform puts them."""
+        head = votes[:ORB_RERANK]
+        if len(head) <= 1 or content.descriptors is None or content.points is None:
+            return votes
+        qkeys: dict[int, list[int]] = {}
+        for i, ks in enumerate(_orb_keys(content.descriptors, per_descriptor=True)):
+            for k in ks:
+                qkeys.setdefault(k, []).append(i)
+        qarr = np.fromiter(qkeys, dtype=np.int64, count=len(qkeys))
+        local = self._locals([e for e, _ in head])
+        agree: dict[int, int] = {}
+        for e, _n in head:
+            feat = local.get(e)
+            if feat is None:
+                continue
+            rk = _orb_key_matrix(feat[1][:ORB_INDEXED])  # (n, 8)
+            rows, cols = np.nonzero(np.isin(rk, qarr))
+            pairs = [
+                (qi, int(ri))
+                for ri, c in zip(rows.tolist(), cols.tolist(), strict=True)
+                for qi in qkeys[int(rk[ri, c])]
+            ]
+            if pairs:
+                agree[e] = orb_pair_agreement(
+                    content.points, feat[0], np.array(pairs, dtype=np.int64)
+                )
+        pos = {e: i for i, (e, _) in enumerate(head)}
+        head = sorted(head, key=lambda v: (-agree.get(v[0], 0), pos[v[0]]))
+        return head + votes[ORB_RERANK:]
+
+    def _locals(
+        self, ids: list[int]
+    ) -> dict[int, tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]]:
+        out = {}
+        for i in range(0, len(ids), _BATCH):
+            part = ids[i : i + _BATCH]
+            q = ",".join("?" * len(part))
+            for e, pts, desc in self.db.execute(
+                f"SELECT entry, points, descriptors FROM local_features WHERE entry IN ({q})",
+                part,
+            ):
+                out[int(e)] = (
+                    np.frombuffer(pts, dtype="<f4").reshape(-1, 2).astype(np.float32),
+                    np.frombuffer(desc, dtype=np.uint8).reshape(-1, 32),
+                )
+        return out
 
     def _local(self, eid: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]] | None:
         row = self.db.execute(
@@ -509,9 +649,9 @@ class Registry:
             ranked = self._orb_votes(content.descriptors)
             # The best-voted entries are checked even on one or two votes: soft textures'
             # descriptors rarely keep a whole indexed piece, yet verify with 80-120 inliers.
-            votes = ranked[:ORB_ALWAYS_VERIFY] + [
-                v for v in ranked[ORB_ALWAYS_VERIFY:] if v[1] >= MIN_ORB_VOTES
-            ]
+            votes = ranked[:ORB_ALWAYS_VERIFY] + self._orb_rerank(
+                content, [v for v in ranked[ORB_ALWAYS_VERIFY:] if v[1] >= MIN_ORB_VOTES]
+            )
             for e, _n in votes[:ORB_VERIFY]:
                 if e in out and out[e].level == "exact":
                     continue
@@ -532,7 +672,120 @@ class Registry:
                     "orb",
                     {"bits": 256, "inliers": inl, "query_quality": content.quality},
                 )
+        pat = content.pattern
+        if pat is not None and pat.strength >= spectral.QUERY_PERIODIC:
+            self._match_patterns(pat, h, out)
         return list(out.values())
+
+    def _pattern_candidates(self, pat: PatternSignature) -> list[tuple[int, PatternSignature]]:
+        """Registered patterns that share a peak with the query, most shared peaks first."""
+        probes = spectral.probe_keys(pat)
+        owner: dict[int, set[int]] = {}
+        for i, keys in probes:
+            for k in keys:
+                owner.setdefault(k, set()).add(i)
+        votes: dict[int, set[int]] = {}
+        flat = list(owner)
+        for i in range(0, len(flat), _BATCH):
+            part = flat[i : i + _BATCH]
+            q = ",".join("?" * len(part))
+            for k, e in self.db.execute(
+                f"SELECT key, entry FROM pattern_index WHERE key IN ({q})", part
+            ):
+                votes.setdefault(int(e), set()).update(owner[int(k)])
+        # Only entries whose mean colour can agree are compared: at 10,000 registered
+        # patterns a peak key is shared by ~150 of them.
+        mean = pat.mean
+        near: set[int] = set()
+        voted = list(votes)
+        for i in range(0, len(voted), _BATCH):
+            part = voted[i : i + _BATCH]
+            q = ",".join("?" * len(part))
+            for e, r, g, b in self.db.execute(
+                f"SELECT entry, r, g, b FROM patterns WHERE entry IN ({q})", part
+            ):
+                if max(abs(r - mean[0]), abs(g - mean[1]), abs(b - mean[2])) <= NEAR_PATTERN_MEAN:
+                    near.add(int(e))
+        ranked = sorted(near, key=lambda e: (-len(votes[e]), e))[:PATTERN_VERIFY]
+        if not ranked:
+            return []
+        q = ",".join("?" * len(ranked))
+        sigs = {
+            int(e): PatternSignature.from_bytes(bytes(b))
+            for e, b in self.db.execute(
+                f"SELECT entry, signature FROM patterns WHERE entry IN ({q})", ranked
+            )
+        }
+        return [(e, sigs[e]) for e in ranked if e in sigs]
+
+    def _palette_shared(self, sig: PatternSignature, exclude: int) -> int:
+        """How many other registered patterns the colours of ``sig`` (the query) cannot tell
+        from the matched one: mean and colour axis within the conclusive tolerances."""
+        tol = EXACT_PATTERN_MEAN
+        r, g, b = sig.mean
+        cos = float(np.cos(np.radians(EXACT_PATTERN_AXIS)))
+        n = 0
+        for e, g2, b2, ax, ay, az in self.db.execute(
+            "SELECT entry, g, b, ax, ay, az FROM patterns WHERE r BETWEEN ? AND ?",
+            (r - tol, r + tol),
+        ):
+            if int(e) == exclude or abs(g2 - g) > tol or abs(b2 - b) > tol:
+                continue
+            if abs(ax * sig.axis[0] + ay * sig.axis[1] + az * sig.axis[2]) >= cos:
+                n += 1
+        return n
+
+    def _match_patterns(self, pat: PatternSignature, h: bytes, out: dict[int, Match]) -> None:
+        """Periodic-pattern matches (see the module notes): structure and colours agree.
+
+        Conclusive when, besides, the colours carry information (not a grey pattern, not
+        shared by other registered patterns) and no other registered pattern agrees as
+        well; near otherwise."""
+        agree: list[tuple[int, PatternSignature, dict[str, Any], bool]] = []
+        for e, sig in self._pattern_candidates(pat):
+            st, scale = spectral.structure_similarity(pat, sig)
+            if st < PATTERN_STRUCTURE:
+                continue
+            dm, axis_deg, ratio = spectral.colour_difference(pat, sig)
+            if dm > NEAR_PATTERN_MEAN:
+                continue
+            colours = (
+                dm <= EXACT_PATTERN_MEAN
+                and axis_deg <= EXACT_PATTERN_AXIS
+                and PATTERN_SPREAD[0] <= ratio <= PATTERN_SPREAD[1]
+            )
+            details: dict[str, Any] = {
+                "structure": round(st, 3),
+                "scale": round(scale, 3),
+                "colour_difference": round(dm, 1),
+                "colour_axis_degrees": round(axis_deg, 1),
+                "pattern_strength": round(sig.strength, 2),
+            }
+            agree.append((e, sig, details, colours))
+        strong = [a for a in agree if a[3]]
+        for e, sig, details, colours in agree:
+            prior = out.get(e)
+            if prior is not None and prior.level == "exact":
+                continue
+            level = "near"
+            if colours:
+                shared = self._palette_shared(pat, e)
+                details["palette_shared_by"] = shared
+                if len(strong) > 1:
+                    details["ambiguous"] = len(strong)
+                elif not sig.achromatic and shared < PALETTE_SHARED:
+                    level = "exact"
+            if prior is not None and level == "near":
+                # The PDQ or ORB near match says as much. It never makes a pattern agreement
+                # conclusive: on periodic images PDQ and the spectrum see the same structure
+                # (same-palette stress test: a grating met another one that way).
+                continue
+            entry = prior.entry if prior is not None else self.entry(e)
+            if entry is None:
+                continue
+            dist = prior.distance if prior is not None else float(hamming(h, self._pdq_of(e)))
+            base = dict(prior.details) if prior is not None else {"bits": 256}
+            out[e] = Match(entry, level, dist, "pattern", {**base, **details})
 
     def _inliers(self, content: ContentHash, eid: int) -> int | None:
         """Geometric check of the query's local features against an entry's (None: either

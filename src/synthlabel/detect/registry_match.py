@@ -7,7 +7,8 @@ file: no findings). Codes:
 
 * ``registry.match.exact`` (conclusive): identical or near-identical content (PDQ within
   ``EXACT_IMAGE`` bits confirmed by the local features, or ``EXACT_ORB`` local features on
-  one crop-and-scale transform, the aligned video
+  one crop-and-scale transform, or the same periodic pattern in the same, distinctive
+  colours (:mod:`synthlabel.detect.spectral`), the aligned video
   frames or audio fingerprint within the exact limit), thresholds chosen so the measured
   false-match rate is at most 1e-6 (``bench/results/registry.md``);
 * ``registry.match.near`` (strong): within the recall threshold (false matches <= 1e-4).
@@ -27,10 +28,17 @@ from synthlabel.errors import SynthlabelError
 from synthlabel.model.findings import Finding, Strength
 
 SOURCE = (
-    "synthlabel hash registry (PDQ, ORB local features, PDQ frame sequence, Haitsma-Kalker "
-    "audio fingerprint); thresholds measured in bench/results/registry.md"
+    "synthlabel hash registry (PDQ, ORB local features, periodic-pattern signature, PDQ frame "
+    "sequence, Haitsma-Kalker audio fingerprint); thresholds measured in "
+    "bench/results/registry.md"
 )
-WHERE = {"pdq": "pixels", "orb": "pixels", "pdq-frames": "video frames", "hk-audio": "audio"}
+WHERE = {
+    "pdq": "pixels",
+    "orb": "pixels",
+    "pattern": "pixels",
+    "pdq-frames": "video frames",
+    "hk-audio": "audio",
+}
 
 
 def asset_hash(asset: Asset) -> ContentHash | None:
@@ -53,6 +61,12 @@ def _distance_text(m: Match) -> str:
         return f"bit error rate {m.distance:.3f}"
     if m.hash == "orb":
         return f"{m.details.get('inliers')} matching local features"
+    if m.hash == "pattern":
+        note = " (ambiguous)" if m.details.get("ambiguous") else ""
+        return (
+            f"same periodic pattern{note}: structure {m.details.get('structure')}, colours "
+            f"within {m.details.get('colour_difference')} levels"
+        )
     if m.hash == "pdq-frames":
         return f"median frame distance {m.distance:g}/256"
     return f"PDQ distance {m.distance:g}/256"
