@@ -517,3 +517,21 @@ def test_cli_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
         for qid in before:
             assert svc.answered[by_id[qid]] == 1
         assert len(answer_lines(rf)) == 60
+
+
+def test_run_blocking_works_inside_a_running_event_loop() -> None:
+    # a Playwright sync session or a notebook keeps a loop running in the main thread: the
+    # blocking API must still work there (asyncio.run alone raises RuntimeError)
+    import asyncio
+
+    from synthlabel.assess.tc260.runner import run_blocking
+
+    async def inner() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def outer() -> int:
+        return run_blocking(inner())
+
+    assert asyncio.run(outer()) == 42
+    assert run_blocking(inner()) == 42

@@ -186,6 +186,7 @@ def tc260_step(
         load_profile,
         run_async,
     )
+    from synthlabel.assess.tc260.runner import run_blocking
     from synthlabel.demo.simulated_model import JUDGE_NAME, MODEL_NAME, SimulatedEndpoint
 
     work = root / "tc260"
@@ -206,7 +207,7 @@ def tc260_step(
             judge=EndpointConfig(url, JUDGE_NAME, timeout_s=10.0, max_retries=1),
         )
         try:
-            result = asyncio.run(asyncio.wait_for(run_async(banks, config), limit_s))
+            result = run_blocking(asyncio.wait_for(run_async(banks, config), limit_s))
         except TimeoutError:
             log(f"   skipped: the TC260 demo did not finish in {limit_s:.0f} s on this machine")
             return None

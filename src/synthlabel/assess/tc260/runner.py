@@ -17,15 +17,16 @@ over it. Steps (spec security-assessment.md §6):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import random
 import secrets
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from synthlabel.assess.tc260 import classify
 from synthlabel.assess.tc260.banks import BankSet, Question, coverage
@@ -75,6 +76,9 @@ class RunConfig:
     classifier_options: dict[str, str] = field(default_factory=dict)
 
 
+_T = TypeVar("_T")
+
+
 def answer_key(endpoint: EndpointConfig, question: Question) -> str:
     """The cache key of an answer: (endpoint, model, system prompt, temperature) × question."""
     return hashlib.sha256(f"{endpoint.scope()}:{question.sha256}".encode()).hexdigest()[:32]
@@ -97,9 +101,21 @@ def draw_samples(banks: BankSet, profile: Profile, seed: int) -> dict[BankKind, 
     return out
 
 
+def run_blocking(coro: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(coro)``, also from a thread whose event loop is already running (a
+    notebook, a Playwright sync session, an async web handler): then the coroutine runs on a
+    fresh loop in a helper thread and this thread waits for it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def run(banks: BankSet, config: RunConfig, *, on_progress: ProgressFn | None = None) -> Tc260Result:
     """Run the evaluation (blocking). Ctrl-C leaves a run file that ``resume=True`` continues."""
-    return asyncio.run(run_async(banks, config, on_progress=on_progress))
+    return run_blocking(run_async(banks, config, on_progress=on_progress))
 
 
 async def run_async(
