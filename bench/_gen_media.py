@@ -162,6 +162,26 @@ def image(seed: int) -> tuple[str, U8]:
     return name, KINDS[name](rng, h, w)
 
 
+def image_kind(seed: int) -> str:
+    """What :func:`image` draws for a seed, textures told apart: photo, text, grating,
+    checker or noise (it replays the same random draws without drawing the picture)."""
+    name = ("photo", "texture", "text")[seed % 3]
+    if name != "texture":
+        return name
+    rng = np.random.default_rng(seed)
+    rng.integers(360, 720), rng.integers(360, 720)
+    return ("grating", "checker", "noise")[int(rng.integers(0, 3))]
+
+
+def grating_components(seed: int) -> int:
+    """How many sinusoids the grating of :func:`image` sums for a seed (0: not a grating)."""
+    if image_kind(seed) != "grating":
+        return 0
+    rng = np.random.default_rng(seed)
+    rng.integers(360, 720), rng.integers(360, 720), rng.integers(0, 3)
+    return int(rng.integers(1, 4))
+
+
 def audio(seed: int, seconds: float = 12.0, rate: int = 44100) -> npt.NDArray[np.float32]:
     """Music-like audio: a random melody of harmonic notes, a bass line, percussion, noise."""
     rng = np.random.default_rng(seed)

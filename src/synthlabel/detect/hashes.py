@@ -7,7 +7,10 @@
   numpy implementation of the same algorithm (:func:`pdq_numpy`, within a few bits of it).
   Images are first reduced to at most 512 px on the long side (speed; it changes few bits).
   ``quality`` (0-100) is PDQ's gradient measure: below :data:`MIN_QUALITY` the hash of a flat
-  image is unreliable and never gives a conclusive match.
+  image is unreliable and never gives a conclusive match. Besides PDQ an image gets ORB local
+  features (:func:`orb_features`, for crops) and a periodic-pattern signature
+  (:mod:`synthlabel.detect.spectral`, for gratings and tilings), both computed on the image
+  normalised to :data:`HASH_SIDE` px (:func:`normalised`).
 * **Video**: frames sampled at :data:`VIDEO_FPS` (first :data:`VIDEO_SECONDS`), scaled to a
   fixed square grey frame and PDQ-hashed: a sequence that survives re-encoding, rescaling and
   trims (matched by aligning the sequences, see :mod:`synthlabel.detect.hashregistry`).
