@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -73,6 +75,20 @@ HEIGHT_TOLERANCE = 0.06
 VIDEO_OPENING_S = 3.25
 VIDEO_FPS = 4
 VIDEO_MIN_S = 2.0
+#: Video after the opening: frames spread evenly from the opening window to a second before
+#: the end, about one per VIDEO_LATER_SPACING_S, at least 2 and at most VIDEO_LATER_MAX (a
+#: caption shown for longer than the spacing is on one of them) ...
+VIDEO_LATER_SPACING_S = 2.0
+VIDEO_LATER_MAX = 10
+#: ... read coarse to fine (the middle, the end, then the gaps halved) while their decoding
+#: and OCR stay within this many seconds and half of the detector's time left (the first two
+#: are read whatever this budget says).
+VIDEO_LATER_BUDGET_S = 8.0
+#: They come from one sequential decode when the rest of the clip is at most this many pixel
+#: seconds (width x height x seconds: 40 s of 1280x720), else from one seek per frame (each
+#: seek decodes from the keyframe before it: 0.3 s a frame on a 640x360 clip with 10 s GOPs,
+#: where one pass over 16 s took 0.45 s for all of them).
+VIDEO_LATER_SEQUENTIAL_PX_S = 40 * 1280 * 720
 MAX_TEXT_BYTES = 20_000_000
 MAX_FINDINGS = 8
 
@@ -351,6 +367,28 @@ def _caption_finding(
 # Video
 
 
+def later_times(duration: float | None) -> list[float]:
+    """Times of the frames read after the opening, in the order they are read: evenly spaced
+    from the end of the opening window to a second before the end (the last one), about one
+    per :data:`VIDEO_LATER_SPACING_S` (2 to :data:`VIDEO_LATER_MAX`), coarse to fine: the
+    middle one first, then each time the one furthest from those already chosen."""
+    if not duration or duration <= VIDEO_OPENING_S + 1:
+        return []
+    span = duration - 1.0 - VIDEO_OPENING_S
+    n = max(2, min(VIDEO_LATER_MAX, math.ceil(span / VIDEO_LATER_SPACING_S - 1e-9)))
+    times = [VIDEO_OPENING_S + (i + 1) * span / n for i in range(n)]
+    mid = (n - 1) / 2
+    order: list[int] = []
+    while len(order) < n:
+        order.append(
+            max(
+                (i for i in range(n) if i not in order),
+                key=lambda i: (min((abs(i - j) for j in order), default=n), -abs(i - mid)),
+            )
+        )
+    return [times[i] for i in order]
+
+
 def _video_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[Finding]:
     threads = _threads(options)
     with tempfile.TemporaryDirectory(prefix="synthlabel-ocr-") as tmp:
@@ -367,27 +405,83 @@ def _video_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
             opening = _frames.decode_frames(
                 src, asset.format, size, seconds=VIDEO_OPENING_S, fps=VIDEO_FPS, limit=n
             )
-            later: list[tuple[float, np.ndarray]] = []
-            if duration and duration > VIDEO_OPENING_S + 1:
-                for t in (duration / 2, max(VIDEO_OPENING_S, duration - 1.0)):
-                    later += _frames.decode_frames(
-                        src, asset.format, size, start=t, seconds=0.5, fps=2, limit=1
-                    )
         except SynthlabelError:
             return []
-    if not opening:
-        return []
+        if not opening:
+            return []
+        later: list[tuple[float, np.ndarray]] = []
+        decoded: dict[float, np.ndarray] = {}
 
-    def compute() -> OcrResult:
-        res = OcrResult("video")
-        for idx in sorted({0, min(len(opening) - 1, VIDEO_FPS)}):
-            t, fr = opening[idx]
-            res.frames.append((t, (fr.shape[1], fr.shape[0]), _ocr.ocr_image(fr, threads=threads)))
-        for t, fr in later:
-            res.frames.append((t, (fr.shape[1], fr.shape[0]), _ocr.ocr_image(fr, threads=threads)))
-        return res
+        def read_later(t: float) -> tuple[float, np.ndarray] | None:
+            if t in decoded:
+                return t, decoded[t]
+            try:
+                got = _frames.decode_frames(
+                    src, asset.format, size, start=t, seconds=0.5, fps=2, limit=1
+                )
+            except SynthlabelError:
+                return None
+            return got[0] if got else None
 
-    result = asset.cached("ocr", compute)
+        def decode_later(times: list[float]) -> None:
+            """The frames at ``times`` (evenly spaced) in one sequential decode, when the rest
+            of the clip is small enough; ``read_later`` seeks for any not decoded here."""
+            ts = sorted(times)
+            span = ts[-1] - ts[0]
+            if len(ts) < 2 or span * size[0] * size[1] > VIDEO_LATER_SEQUENTIAL_PX_S:
+                return
+            step = span / (len(ts) - 1)
+            try:
+                got = _frames.decode_frames(
+                    src,
+                    asset.format,
+                    size,
+                    start=ts[0],
+                    seconds=span + 0.5 * step,
+                    fps=1 / step,
+                    limit=len(ts),
+                    timeout=VIDEO_LATER_BUDGET_S * 4,
+                )
+            except SynthlabelError:
+                return
+            decoded.update({t: fr for t, (_ft, fr) in zip(ts, got, strict=False)})
+
+        def compute() -> OcrResult:
+            res = OcrResult("video")
+            for idx in sorted({0, min(len(opening) - 1, VIDEO_FPS)}):
+                t, fr = opening[idx]
+                lines = _ocr.ocr_image(fr, threads=threads)
+                res.frames.append((t, (fr.shape[1], fr.shape[0]), lines))
+            t0 = time.monotonic()
+            read: dict[float, tuple[tuple[int, int], list[TextBox]]] = {}
+            times = later_times(duration)
+            if times:
+                decode_later(times)
+            for i, t in enumerate(times):
+                left = asset.time_left()
+                if i >= 2 and time.monotonic() - t0 > VIDEO_LATER_BUDGET_S:
+                    res.notes.append(
+                        f"{i} frames read after the opening (time budget of "
+                        f"{VIDEO_LATER_BUDGET_S:g} s spent)"
+                    )
+                    break
+                if left is not None and time.monotonic() - t0 > left / 2:
+                    res.notes.append(f"{i} frames read after the opening (detector time budget)")
+                    break
+                got = read_later(t)
+                if got is None:
+                    continue
+                later.append(got)
+                fr = got[1]
+                read[t] = ((fr.shape[1], fr.shape[0]), _ocr.ocr_image(fr, threads=threads))
+            res.frames.extend((t, *read[t]) for t in sorted(read))
+            return res
+
+        result = asset.cached("ocr", compute)
+        if not later:  # OCR cached by an earlier run: decode the frames it read again
+            for ft, _size, _lines in result.frames:
+                if ft is not None and ft >= VIDEO_OPENING_S and (got := read_later(ft)):
+                    later.append(got)
     out: list[Finding] = []
     seen: list[Box] = []
     step = 1 / VIDEO_FPS
