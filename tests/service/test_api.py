@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from synthlabel.service.db.migrate import head_revision
-from synthlabel.service.db.models import ApiKey
+from synthlabel.service.db.models import ApiKey, User
 from tests.service.conftest import Service, make_service
 
 P = "/api/v1"
@@ -57,6 +57,49 @@ def test_api_keys_are_hashed_at_rest_and_revocable(service: Service) -> None:
     assert c.get(f"{P}/auth/whoami", headers=service.auth(key)).json()["name"] == "prov"
     assert c.delete(f"{P}/keys/{new.json()['id']}", headers=service.auth()).status_code == 204
     assert c.get(f"{P}/auth/whoami", headers=service.auth(key)).status_code == 401
+
+
+def test_api_key_cache_expires_and_follows_writes(db_url: str) -> None:
+    """Checked keys are trusted for api_key_cache_seconds; an ORM write to a key or a user in
+    this process empties the cache at once, a write it cannot see (raw SQL, as another process
+    would do it) is seen once the entry is older than the TTL; TTL 0 looks up every time."""
+    import time
+
+    from synthlabel.service.auth import lookup_api_key
+
+    gen = make_service(db_url, api_key_cache_seconds=0.6)
+    service = next(gen)
+    try:
+        for ttl in (0.6, 0.0):
+            service.app.state.synthlabel.api_keys.ttl = ttl
+            c = service.client
+            name = f"cache{int(ttl * 10)}"
+            key = service.add_user(name, "reviewer")
+            who = f"{P}/auth/whoami"
+            assert c.get(who, headers=service.auth(key)).status_code == 200
+            with service.session() as s:  # behind the ORM's back
+                s.execute(text("UPDATE app_user SET role = 'public' WHERE name = :n"), {"n": name})
+                s.commit()
+            first = c.get(who, headers=service.auth(key)).json()["role"]
+            assert first == ("reviewer" if ttl else "public")
+            time.sleep(ttl + 0.1)
+            assert c.get(who, headers=service.auth(key)).json()["role"] == "public"
+            # an ORM write (disable the user) is seen at once, cached or not
+            with service.session() as s:
+                s.info["actor"] = "test"
+                found = lookup_api_key(s, key)
+                assert found is not None
+                user = s.get(User, found[2].user_id)
+                assert user is not None
+                user.is_active = False
+                s.commit()
+            assert c.get(who, headers=service.auth(key)).status_code == 401
+            # a wrong secret with a cached key's prefix is refused from the cache too
+            assert c.get(who, headers=service.auth()).status_code == 200
+            forged = service.admin_key[:-4] + "AAAA"
+            assert c.get(who, headers=service.auth(forged)).status_code == 401
+    finally:
+        gen.close()
 
 
 def test_login_session_and_csrf(service: Service) -> None:

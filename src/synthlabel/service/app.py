@@ -32,6 +32,7 @@ from synthlabel.service.api import (
 from synthlabel.service.api.deps import AppState
 from synthlabel.service.api.errors import install_error_handlers
 from synthlabel.service.audit import BackgroundChainer
+from synthlabel.service.auth import ApiKeyCache
 from synthlabel.service.db.engine import make_engine, session_factory
 from synthlabel.service.limits import TokenBucket, UploadLimitMiddleware
 from synthlabel.service.settings import Settings
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine=engine,
         sessions=session_factory(engine, settings.secret_key),
         public_limiter=TokenBucket(settings.public_rate_per_minute, settings.public_rate_burst),
+        api_keys=ApiKeyCache(settings.api_key_cache_seconds),
     )
     install_error_handlers(app)
     for router in ROUTERS:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from synthlabel.service.db.models import ROLES, ApiKey, LoginSession, User
@@ -90,6 +93,12 @@ def new_api_key() -> tuple[str, str, str]:
 
 
 def actor_from_api_key(session: Session, key: str) -> Actor | None:
+    found = lookup_api_key(session, key)
+    return found[2] if found is not None else None
+
+
+def lookup_api_key(session: Session, key: str) -> tuple[str, datetime | None, Actor] | None:
+    """(the stored hash, the expiry, the actor) of a valid key, else None."""
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
         return None
     prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
@@ -108,7 +117,84 @@ def actor_from_api_key(session: Session, key: str) -> Actor | None:
         return None
     if not user.is_active:
         return None
-    return Actor(user.id, user.name, user.role, user.provider_id, "api_key")
+    actor = Actor(user.id, user.name, user.role, user.provider_id, "api_key")
+    return api_key.key_hash, api_key.expires_at, actor
+
+
+class ApiKeyCache:
+    """API keys checked recently, so a busy client's requests skip the database lookup.
+
+    An entry holds what :func:`actor_from_api_key` read (the key's SHA-256, its expiry, the
+    actor) for ``ttl`` seconds; a hit still compares the whole key's hash in constant time and
+    checks the expiry. Any write to an API key or a user through a session of this process
+    (revoking, disabling, a role change) empties every cache at once; a write by another
+    process (the CLI, a second server process) is seen within ``ttl`` seconds. Only keys that
+    were valid are kept, so unknown keys cannot fill it. ``ttl=0`` turns it off.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, datetime | None, Actor, float]] = {}
+        self._generation = _WRITES.generation
+
+    def get(self, key: str) -> Actor | None:
+        """The actor of a cached, still valid key; None when the database must be asked."""
+        if self.ttl <= 0 or not key.startswith(KEY_PREFIX):
+            return None
+        prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + 12]
+        with self._lock:
+            if self._generation != _WRITES.generation:
+                self._entries.clear()
+                self._generation = _WRITES.generation
+            entry = self._entries.get(prefix)
+        if entry is None:
+            return None
+        key_hash, expires_at, actor, stored = entry
+        if time.monotonic() - stored > self.ttl or (expires_at and expires_at <= utcnow()):
+            return None
+        return actor if hmac.compare_digest(key_hash, _sha256(key)) else None
+
+    def put(self, key: str, found: tuple[str, datetime | None, Actor], generation: int) -> None:
+        """Remember a key :func:`lookup_api_key` found valid (``generation``: the write
+        generation read before the lookup; a write since then keeps the result out)."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != _WRITES.generation:
+                return
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key[len(KEY_PREFIX) : len(KEY_PREFIX) + 12]] = (
+                *found,
+                time.monotonic(),
+            )
+
+
+class _CredentialWrites:
+    """Counts flushes that change an API key or a user, in this process."""
+
+    generation = 0
+
+    def bump(self) -> None:
+        self.generation += 1
+
+
+_WRITES = _CredentialWrites()
+
+
+def credential_generation() -> int:
+    return _WRITES.generation
+
+
+@event.listens_for(Session, "before_flush")
+def _credential_write(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, ApiKey | User):
+            _WRITES.bump()
+            return
 
 
 # --- UI sessions ----------------------------------------------------------------------------

@@ -34,6 +34,10 @@ complaint_sla_hours        SYNTHLABEL_COMPLAINT_SLA_HOURS      "" (defaults per 
 audit_chain_seconds        SYNTHLABEL_AUDIT_CHAIN_SECONDS      1.0 (how often the app and each
                                                                worker chain pending audit
                                                                events; 0: never in background)
+api_key_cache_seconds      SYNTHLABEL_API_KEY_CACHE_SECONDS    5.0 (how long a checked API key
+                                                               is trusted without a lookup; a
+                                                               revocation by another process
+                                                               takes effect within it; 0: off)
 =========================  ==================================  ===============================
 """
 
@@ -80,6 +84,7 @@ class Settings:
     webhook_allow_private: bool = False
     complaint_sla_hours: str = ""
     audit_chain_seconds: float = 1.0
+    api_key_cache_seconds: float = 5.0
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -116,6 +121,8 @@ class Settings:
                 raise SettingsError(f"SYNTHLABEL_COMPLAINT_SLA_HOURS: {exc}") from None
         if not 0 <= settings.audit_chain_seconds <= 3600:
             raise SettingsError("SYNTHLABEL_AUDIT_CHAIN_SECONDS: between 0 and 3600 seconds")
+        if not 0 <= settings.api_key_cache_seconds <= 300:
+            raise SettingsError("SYNTHLABEL_API_KEY_CACHE_SECONDS: between 0 and 300 seconds")
         if min(settings.job_max_attempts, settings.job_lease_seconds) < 1:
             raise SettingsError("job_max_attempts and job_lease_seconds must be positive")
         if settings.blob_dir is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -12,7 +12,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from synthlabel.service.api.errors import ApiProblem
-from synthlabel.service.auth import Actor, actor_from_api_key, csrf_ok, session_from_token
+from synthlabel.service.auth import (
+    Actor,
+    ApiKeyCache,
+    credential_generation,
+    csrf_ok,
+    lookup_api_key,
+    session_from_token,
+)
 from synthlabel.service.limits import TokenBucket
 from synthlabel.service.settings import Settings
 
@@ -28,6 +35,7 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     public_limiter: TokenBucket
+    api_keys: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0))
 
 
 def app_state(request: Request) -> AppState:
@@ -35,11 +43,22 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """A session for this request; handlers commit explicitly, anything else is rolled back."""
-    with app_state(request).sessions() as session:
-        session.info["actor"] = "anonymous"
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A session for this request; handlers commit explicitly, anything else is rolled back.
+
+    Made on the event loop (a session connects only when first used); closed there too unless
+    it still holds a connection, whose rollback is database I/O and goes to a thread. A request
+    whose actor came from the API-key cache and whose handler does its database work in its
+    own session never leaves the event loop for this one."""
+    session = app_state(request).sessions()
+    session.info["actor"] = "anonymous"
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 DB = Annotated[Session, Depends(get_db)]
@@ -78,6 +97,19 @@ async def _csrf_token_of(request: Request) -> str | None:
     return None
 
 
+async def _api_key_actor(cache: ApiKeyCache, db: Session, key: str) -> Actor | None:
+    actor = cache.get(key)
+    if actor is not None:
+        return actor
+    generation = credential_generation()
+    # the lookup is blocking database I/O: off the event loop, or it stalls every request
+    found = await run_in_threadpool(lookup_api_key, db, key)
+    if found is None:
+        return None
+    cache.put(key, found, generation)
+    return found[2]
+
+
 async def optional_actor(request: Request, db: DB) -> Actor | None:
     """The caller: ``Authorization: Bearer <API key>``, else the UI session cookie (whose
     unsafe requests must carry the session's CSRF token in ``X-CSRF-Token`` or the
@@ -85,9 +117,8 @@ async def optional_actor(request: Request, db: DB) -> Actor | None:
     auth = request.headers.get("authorization")
     if auth is not None:
         scheme, _, key = auth.partition(" ")
-        # the lookup is blocking database I/O: off the event loop, or it stalls every request
         actor = (
-            await run_in_threadpool(actor_from_api_key, db, key.strip())
+            await _api_key_actor(app_state(request).api_keys, db, key.strip())
             if scheme.lower() == "bearer"
             else None
         )

@@ -17,7 +17,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -31,7 +31,13 @@ from synthlabel.service.api.errors import ApiProblem, ProblemItem, problem_respo
 from synthlabel.service.auth import Actor
 from synthlabel.service.blobs import BlobError, safe_ext
 from synthlabel.service.db.models import ContentRecord, Inspection, WorkItem
-from synthlabel.service.ingest import Context, IdempotencyConflict, InspectFailed, accept
+from synthlabel.service.ingest import (
+    Accepted,
+    Context,
+    IdempotencyConflict,
+    InspectFailed,
+    accept,
+)
 from synthlabel.service.settings import ingest_roots
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -223,41 +229,47 @@ async def ingest_item(
     idempotency_key: IdemKey = None,
 ) -> Any:
     """Accept an item for inspection by the worker (multipart ``file``, or JSON ``path``)."""
-    # end the auth lookup's transaction (SQLite: one writer at a time), off the event loop
-    await run_in_threadpool(db.commit)
+    if db.in_transaction():
+        # end the auth lookup's transaction (SQLite: one writer at a time), off the event loop
+        await run_in_threadpool(db.commit)
     ctx = _ctx(request)
     ctype = request.headers.get("content-type", "")
     user_ref = _user_ref(actor)
-    try:
-        if ctype.startswith("multipart/form-data"):
-            upload, _fields = await _upload(request)
-            filename = (upload.filename or "")[:255] or None
-            sha, rel, size = await run_in_threadpool(
-                ctx.blobs.put_file, upload.file, safe_ext(filename)
-            )
-            source = "api:upload"
-        elif ctype.startswith("application/json"):
-            body = _json(await request.body(), IngestPath)
-            path = await run_in_threadpool(_path_under_roots, ctx, body.path)
-            filename = path.name[:255]
+    fh: BinaryIO | None = None
+    body: IngestPath | None = None
+    if ctype.startswith("multipart/form-data"):
+        upload, _fields = await _upload(request)
+        filename = (upload.filename or "")[:255] or None
+        fh, source = upload.file, "api:upload"
+    elif ctype.startswith("application/json"):
+        body = _json(await request.body(), IngestPath)
+        filename, source = None, "api:path"
+    else:
+        raise ApiProblem(
+            415, "Unsupported media type", "send multipart/form-data or application/json"
+        )
 
-            def copy() -> tuple[str, str, int]:
-                with open(path, "rb") as fh:
-                    return ctx.blobs.put_file(fh, safe_ext(filename))
-
-            sha, rel, size = await run_in_threadpool(copy)
-            source = "api:path"
-        else:
+    def store_and_accept() -> Accepted:
+        # one trip off the event loop for the blob and the transaction (each trip is a thread
+        # hand-off, a large part of a small request's cost)
+        nonlocal filename
+        try:
+            if fh is not None:
+                sha, rel, size = ctx.blobs.put_file(fh, safe_ext(filename))
+            else:
+                assert body is not None
+                path = _path_under_roots(ctx, body.path)
+                filename = path.name[:255]
+                with open(path, "rb") as src:
+                    sha, rel, size = ctx.blobs.put_file(src, safe_ext(filename))
+        except (BlobError, OSError) as exc:
             raise ApiProblem(
-                415, "Unsupported media type", "send multipart/form-data or application/json"
-            )
-    except (BlobError, OSError) as exc:
-        raise ApiProblem(503, "Service unavailable", f"cannot store the upload: {exc}") from None
-    if size == 0:
-        raise ApiProblem(422, "Invalid input", "the file is empty")
-    try:
-        acc = await run_in_threadpool(
-            lambda: accept(
+                503, "Service unavailable", f"cannot store the upload: {exc}"
+            ) from None
+        if size == 0:
+            raise ApiProblem(422, "Invalid input", "the file is empty")
+        try:
+            return accept(
                 ctx,
                 sha256=sha,
                 blob_path=rel,
@@ -269,9 +281,10 @@ async def ingest_item(
                 idempotency_key=idempotency_key,
                 user_ref=user_ref,
             )
-        )
-    except IdempotencyConflict as exc:
-        raise _conflict(exc) from None
+        except IdempotencyConflict as exc:
+            raise _conflict(exc) from None
+
+    acc = await run_in_threadpool(store_and_accept)
     if not acc.created:
         response.headers["Idempotent-Replayed"] = "true"
     return IngestAccepted(
@@ -374,7 +387,8 @@ def get_job(
 async def inspect_upload(request: Request, actor: RegistryReader, db: DB) -> Any:
     """Inspect a small file now (metadata path: records, signatures, C2PA, IPTC, metadata
     traces) and store its content record; the answer is the item with its verdict."""
-    await run_in_threadpool(db.commit)
+    if db.in_transaction():
+        await run_in_threadpool(db.commit)
     ctx = _ctx(request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiProblem(415, "Unsupported media type", "send multipart/form-data (field file)")
