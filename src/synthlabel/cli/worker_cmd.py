@@ -44,7 +44,7 @@ def worker(
     ] = 6.0,
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=256, help="Jobs claimed and committed together.")
-    ] = 8,
+    ] = 32,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the ingest queue: inspect, hash, match the generation log, route, notify."""

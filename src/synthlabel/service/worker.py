@@ -74,7 +74,7 @@ class Worker:
         name: str | None = None,
         poll: float = 0.5,
         retention_every: float = 6 * 3600.0,
-        batch: int = 8,
+        batch: int = 32,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
