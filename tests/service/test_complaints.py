@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
 from synthlabel.service import complaints
+from synthlabel.service.db.models import WebhookDelivery
 from tests.service.conftest import Service, make_service
 from tests.service.review_helpers import P, add_item, record
 
@@ -21,6 +23,12 @@ def _file(service: Service, **body: object) -> dict[str, object]:
 
 def test_file_and_follow_a_complaint(service: Service) -> None:
     c = service.client
+    hook = c.post(
+        f"{P}/webhooks",
+        json={"name": "cx", "url": "https://hooks.example.org/in", "event_kinds": ["complaint.*"]},
+        headers=service.auth(),
+    )
+    assert hook.status_code == 201, hook.text
     item = add_item(service, verdict="no_trace", sha256="ab" * 32)
     receipt = _file(
         service,
@@ -64,6 +72,15 @@ def test_file_and_follow_a_complaint(service: Service) -> None:
     assert done["status"] == "resolved" and done["resolved_at"]
     assert done["resolution"] == "label: AI-generated face"
     assert record(service, item).review_state == "labelled"
+    # Each step of the flow was one webhook event, with the public status of that moment.
+    with service.session() as s:
+        sent = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        events = [(d.event_kind, d.payload["status"]) for d in sent]
+    assert events == [
+        ("complaint.received", "received"),
+        ("complaint.updated", "in_review"),
+        ("complaint.resolved", "resolved"),
+    ]
 
 
 def test_due_dates_priorities_and_unlinked_subjects(service: Service) -> None:

@@ -171,9 +171,13 @@ def public_status(complaint: Complaint) -> dict[str, Any]:
     }
 
 
-def mark_in_review(complaint: Complaint) -> None:
+def mark_in_review(session: Session, complaint: Complaint) -> None:
+    """A reviewer took the complaint: ``received`` -> ``in_review`` and the
+    ``complaint.updated`` event (once: a second claim of the same complaint changes nothing)."""
     if complaint.status == "received":
         complaint.status = "in_review"
+        session.flush()
+        webhooks.emit(session, "complaint.updated", public_status(complaint))
 
 
 def resolve(

@@ -115,7 +115,7 @@ def _on_claimed(session: Session, job: ReviewJob) -> None:
     if job.subject_type == SUBJECT_COMPLAINT:
         complaint = session.get(Complaint, int(job.subject_id))
         if complaint is not None:
-            complaints.mark_in_review(complaint)
+            complaints.mark_in_review(session, complaint)
     elif job.subject_type == SUBJECT_APPEAL:
         appeal = session.get(Appeal, int(job.subject_id))
         if appeal is not None and appeal.status == "open":
