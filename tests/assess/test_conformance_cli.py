@@ -169,3 +169,13 @@ def test_console_entry_point_prints_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "unknown rule 'unknown.check'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_is_one_line_naming_the_file(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "missing-dir" / "results.json"
+    code, _stdout, stderr = cli(str(files["ok.md"]), "--home", str(files["home"]), "-o", str(out))
+    assert code == 1
+    assert f"{out}: cannot write the results" in stderr and "Traceback" not in stderr
+    assert not out.parent.exists()

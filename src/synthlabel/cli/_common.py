@@ -76,6 +76,21 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def write_json_result(path: Path, doc: Any, what: str = "the results") -> None:
+    """Write ``doc`` as indented UTF-8 JSON to ``path`` atomically (a temp file renamed into
+    place: an interrupted run never leaves half a file); exit 1 naming the file on failure."""
+    from synthlabel.errors import SynthlabelError
+    from synthlabel.pipeline.io import atomic_write
+
+    data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    try:
+        atomic_write(path, data)
+    except SynthlabelError as exc:
+        fail(f"{path}: cannot write {what}: {exc.message}", EXIT_PROBLEM)
+    except OSError as exc:
+        fail(f"{path}: cannot write {what}: {exc.strerror}", EXIT_PROBLEM)
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 

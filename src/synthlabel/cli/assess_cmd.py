@@ -10,7 +10,6 @@ files). Registered by ``cli/main.py`` as ``app.command("assess")(assess)``.
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +32,7 @@ from synthlabel.cli._common import (
     fail,
     out,
     progress,
+    write_json_result,
 )
 from synthlabel.errors import SynthlabelError
 
@@ -135,18 +135,6 @@ def _print(result: Any, verbose: bool) -> None:
 
 def _n(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _write(path: Path, doc: dict[str, Any]) -> None:
-    from synthlabel.pipeline.io import atomic_write
-
-    data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    try:
-        atomic_write(path, data)
-    except SynthlabelError as exc:
-        fail(f"{path}: cannot write the results: {exc.message}", EXIT_PROBLEM)
-    except OSError as exc:
-        fail(f"{path}: cannot write the results: {exc.strerror}", EXIT_PROBLEM)
 
 
 def assess(
@@ -268,7 +256,7 @@ def assess(
     results = result.files
     doc = result.to_dict()
     if output is not None:
-        _write(output, doc)
+        write_json_result(output, doc)
     if as_json:
         emit_json(doc)
     else:

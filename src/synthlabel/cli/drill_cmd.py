@@ -7,7 +7,6 @@ could not be read. Registered in ``cli/main.py`` as ``app.command("drill")(drill
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from synthlabel.cli._common import (
     emit_json,
     fail,
     progress,
+    write_json_result,
 )
 from synthlabel.errors import SynthlabelError
 
@@ -230,7 +230,7 @@ def drill(
     from synthlabel.assess.drill import DrillOptions, run_drill
     from synthlabel.assess.samples import generate_samples
     from synthlabel.detect import registry as det_registry
-    from synthlabel.pipeline.io import atomic_write, iter_inputs
+    from synthlabel.pipeline.io import iter_inputs
 
     if list_attacks:
         _list_attacks(as_json)
@@ -333,12 +333,7 @@ def drill(
             tmp.cleanup()
     data = result.to_dict()
     if output is not None:
-        try:
-            atomic_write(output, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode())
-        except SynthlabelError as exc:
-            fail(str(exc), EXIT_PROBLEM)
-        except OSError as exc:
-            fail(f"{output}: cannot write: {exc.strerror}", EXIT_PROBLEM)
+        write_json_result(output, data)
     if as_json:
         emit_json(data)
     else:
