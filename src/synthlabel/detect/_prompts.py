@@ -25,7 +25,15 @@ match:
   :data:`MEL_FLOOR_DB` below the signal's loud level so that quiet stretches (pauses, the
   watermark or a noise floor under them) do not dominate the distance; the score is the
   worst distance of the prompt's four quarters matched in place. This survives a change of
-  tempo.
+  tempo;
+* **retimed waveform**, where the MFCC match came close (distance at most
+  :data:`RETIMED_MFCC_GATE`) but not close enough (a retimed prompt mixed over other sound):
+  the prompt's loud 25 ms pieces are correlated one by one along a tempo of 0.8x-1.25x from
+  where the MFCC match placed it, each allowed 25 ms either way (time-stretching filters such
+  as ffmpeg's atempo copy pieces of the waveform and splice them); the mean best correlation,
+  as a whole and in each quarter, must reach :data:`TEMPO_THRESHOLD`. Alone it would take
+  other sentences of the same voice for the prompt (0.56-0.67: a piece of voiced speech finds
+  a pitch period of the same voice to match), hence the MFCC gate.
 
 This recognises synthesized prompts of known wording only: a human voice, another TTS engine
 or voice, or other wording is not found.
@@ -268,7 +276,8 @@ class VoiceHit:
     language: str
     distance: float  # MFCC: worst quarter's DTW distance (inf when not computed)
     correlation: float = 0.0  # waveform: worst of the whole and the quarters' correlation
-    method: str = "mfcc-dtw"  # "waveform" or "mfcc-dtw": the one that matched
+    method: str = "mfcc-dtw"  # "waveform", "waveform-retimed" or "mfcc-dtw": the one that matched
+    tempo: float | None = None  # waveform-retimed: the tempo it was found at
 
     @property
     def score(self) -> float:
@@ -284,7 +293,10 @@ class VoiceHit:
             "language": self.language,
             "method": self.method,
             "correlation": round(self.correlation, 4),
-            "correlation_threshold": CORRELATION_THRESHOLD,
+            "correlation_threshold": (
+                TEMPO_THRESHOLD if self.method == "waveform-retimed" else CORRELATION_THRESHOLD
+            ),
+            **({"tempo": round(self.tempo, 3)} if self.tempo is not None else {}),
             "distance": round(self.distance, 4) if np.isfinite(self.distance) else None,
             "threshold": VOICE_THRESHOLD,
             "matched_against": "espeak-ng rendering of the prompt text",
@@ -453,16 +465,138 @@ def correlate(x: FloatArray, template: FloatArray) -> tuple[float, int]:
 def match_mfcc(template: FloatArray, query: FloatArray) -> tuple[float, int]:
     """MFCC match of ``template`` in ``query``: (the worst distance of the whole prompt and of
     each quarter, each quarter matched near the whole prompt's best place; start frame)."""
+    worst, start, _end = _match_mfcc(template, query)
+    return worst, start
+
+
+def _match_mfcc(template: FloatArray, query: FloatArray) -> tuple[float, int, int]:
+    """:func:`match_mfcc` with the end frame of the whole prompt's best place too."""
     dist, start, end = subsequence_dtw(template, query)
     if not dist <= VOICE_THRESHOLD:
-        return dist, start  # the worst quarter is no better than the whole
+        return dist, start, end  # the worst quarter is no better than the whole
     m = template.shape[0]
     lo, hi = max(0, start - 20), min(query.shape[0], end + 21)
     worst = dist
     for j in range(QUARTERS):
         part = template[j * m // QUARTERS : (j + 1) * m // QUARTERS]
         worst = max(worst, subsequence_dtw(part, query[lo:hi])[0])
-    return worst, start
+    return worst, start, end
+
+
+# ---------------------------------------------------------------------------------------------
+# Retimed prompts: short pieces of the waveform along a tempo
+
+#: Rate of the retimed-waveform match (speech below 4 kHz is enough, and it halves the work).
+CHUNK_RATE = 8000
+#: Pieces of the prompt's waveform matched one by one (25 ms: shorter than the windows of
+#: time-stretching filters such as ffmpeg's atempo, which copy pieces of the waveform).
+CHUNK_S = 0.025
+#: Each piece may sit this far from where the tempo puts it (the filter's splices).
+CHUNK_SLACK_S = 0.025
+#: Pieces this far below the loudest one (dB) are left out (pauses).
+CHUNK_FLOOR_DB = 25.0
+#: Tempo range searched (1.25: the prompt plays in 0.8 of its time), its step, and how far
+#: from the place the MFCC match found the prompt's start is searched (seconds).
+TEMPO_RANGE = (0.8, 1.25)
+TEMPO_STEP = 0.005
+TEMPO_ONSET_S = 0.3
+#: Retimed-waveform match: the mean best correlation of the pieces, as a whole and in each
+#: quarter, at or above which a retimed prompt matches ...
+TEMPO_THRESHOLD = 0.6
+#: ... tried only where the MFCC match came this close (worst of whole and quarters). Other
+#: espeak-ng sentences spoken by the same voice reach 0.56-0.67 piece correlation alone (a
+#: 25 ms piece of voiced speech finds a pitch period of the same voice to match within its
+#: slack; the pieces' lags jump by whole periods in a real retimed copy too, so their
+#: consistency does not tell them apart), but their MFCC distance is 3.41 or more; our
+#: prompts mixed over a video's sound then retimed 0.8x-1.25x: 2.0-2.53 (and 0.78-0.84).
+RETIMED_MFCC_GATE = 3.0
+
+
+@dataclass(frozen=True)
+class _Chunks:
+    """The loud 25 ms pieces of a template at CHUNK_RATE: their offsets (samples) and their
+    zero-mean unit-norm samples."""
+
+    offsets: npt.NDArray[np.int64]
+    pieces: FloatArray
+    length: int  # the template's length in samples at CHUNK_RATE
+
+
+@functools.lru_cache(maxsize=16)
+def _chunks(text: str, language: str, rate: int) -> _Chunks:
+    from scipy.signal import resample_poly
+
+    x = np.asarray(resample_poly(_template(text, language, rate).samples, CHUNK_RATE, RATE))
+    n = round(CHUNK_S * CHUNK_RATE)
+    count = x.size // n
+    parts = x[: count * n].reshape(count, n)
+    energy = (parts**2).sum(axis=1)
+    keep = np.flatnonzero(energy > energy.max() * 10 ** (-CHUNK_FLOOR_DB / 10))
+    pieces = parts[keep] - parts[keep].mean(axis=1, keepdims=True)
+    pieces /= np.linalg.norm(pieces, axis=1, keepdims=True) + 1e-12
+    return _Chunks(keep * n, pieces, x.size)
+
+
+def match_retimed(
+    x8: FloatArray, chunks: _Chunks, onset: int, tempo: float
+) -> tuple[float, int, float]:
+    """The prompt's waveform, retimed, near ``onset`` (samples of ``x8``, at CHUNK_RATE) at
+    about ``tempo`` (both from the MFCC match): (the worst of the whole prompt's and each
+    quarter's mean piece correlation, the start found, the tempo found).
+
+    Each loud 25 ms piece of the template is correlated (normalised) with the audio and may
+    sit up to CHUNK_SLACK_S from where a tempo puts it; tempos within 10 % of ``tempo`` (and
+    within TEMPO_RANGE) and starts within TEMPO_ONSET_S of ``onset`` are tried, and the best
+    mean correlation wins."""
+    from scipy.ndimage import maximum_filter1d  # type: ignore[import-untyped]
+    from scipy.signal import fftconvolve
+
+    lo_t = max(TEMPO_RANGE[0], tempo / 1.1)
+    hi_t = min(TEMPO_RANGE[1], tempo * 1.1)
+    k = chunks.pieces.shape[0]
+    if k < 2 * QUARTERS or lo_t > hi_t:
+        return 0.0, onset, tempo
+    tempos = np.arange(lo_t, hi_t + 1e-9, TEMPO_STEP)
+    n = chunks.pieces.shape[1]
+    slack = round(CHUNK_SLACK_S * CHUNK_RATE)
+    reach = round(TEMPO_ONSET_S * CHUNK_RATE)
+    # the audio the search can touch
+    a = max(0, onset - reach - slack)
+    b = min(x8.size, onset + reach + slack + n + int(chunks.offsets[-1] / lo_t) + 1)
+    seg = x8[a:b]
+    if seg.size < n + 2 * slack:
+        return 0.0, onset, tempo
+    # the norm of each n-sample stretch of the audio less its mean (the pieces are zero-mean)
+    energy = np.concatenate([[0.0], np.cumsum(seg * seg)])
+    sums = np.concatenate([[0.0], np.cumsum(seg)])
+    spread = energy[n:] - energy[:-n] - (sums[n:] - sums[:-n]) ** 2 / n
+    norms = np.sqrt(np.maximum(spread, 0.0)) + 1e-9
+    width = norms.size
+    best = np.empty((k, width), dtype=np.float32)
+    for j in range(0, k, 32):  # 32 pieces at a time bounds the FFT buffers (~20 MB)
+        block = chunks.pieces[j : j + 32, ::-1]
+        ncc = fftconvolve(seg[None, :], block, mode="valid", axes=1) / norms
+        best[j : j + 32] = maximum_filter1d(ncc, 2 * slack + 1, axis=1, mode="constant", cval=0)
+    # starts every 0.5 ms: each piece's best within its slack is already taken
+    starts = np.arange(max(0, onset - reach - a), onset + reach - a + 1, 4)
+    quarter = np.arange(k) * QUARTERS // k
+    found = (-1.0, onset, tempo)
+    for t in tempos:
+        pos = starts[:, None] + np.round(chunks.offsets / t).astype(np.int64)[None, :]
+        valid = pos[:, -1] < width
+        if not valid.any():
+            continue
+        pos = pos[valid]
+        got = best[np.arange(k)[None, :], pos]  # (starts, pieces)
+        whole = got.mean(axis=1)
+        i = int(np.argmax(whole))
+        worst = min(
+            float(whole[i]),
+            min(float(got[i, quarter == q].mean()) for q in range(QUARTERS)),
+        )
+        if worst > found[0]:
+            found = (worst, int(starts[valid][i]) + a, float(t))
+    return found
 
 
 def find_voice(
@@ -478,6 +612,7 @@ def find_voice(
         q, voiced = mfcc(w.samples)
         if not voiced.any():
             continue
+        cache: dict[str, FloatArray] = {}
         best: VoiceHit | None = None
         for tpl in templates:
             corr, at = correlate(w.samples, tpl.samples)
@@ -485,14 +620,43 @@ def find_voice(
                 onset = w.offset_s + at / RATE
                 hit = VoiceHit(w.where, onset, tpl.text, tpl.language, math.inf, corr, "waveform")
             else:
-                dist, s = match_mfcc(tpl.features, q)
-                if not dist <= VOICE_THRESHOLD:
+                dist, s, e = _match_mfcc(tpl.features, q)
+                if dist <= VOICE_THRESHOLD:
+                    hit = VoiceHit(
+                        w.where, w.offset_s + s * 0.01, tpl.text, tpl.language, dist, max(0.0, corr)
+                    )
+                elif dist <= RETIMED_MFCC_GATE:
+                    retimed = _retimed_hit(w, tpl, s, e, cache)
+                    if retimed is None:
+                        continue
+                    hit = retimed
+                else:
                     continue
-                hit = VoiceHit(
-                    w.where, w.offset_s + s * 0.01, tpl.text, tpl.language, dist, max(0.0, corr)
-                )
             if best is None or hit.score > best.score:
                 best = hit
         if best is not None and not any(abs(h.onset_s - best.onset_s) < 1 for h in out):
             out.append(best)
     return out, ""
+
+
+def _retimed_hit(
+    w: Window, tpl: Template, start: int, end: int, cache: dict[str, FloatArray]
+) -> VoiceHit | None:
+    """A retimed prompt where the MFCC match put the template (frames ``start``-``end``),
+    close (at most :data:`RETIMED_MFCC_GATE`) but not close enough: the waveform pieces along
+    the tempo that place implies."""
+    tempo = tpl.features.shape[0] / max(1, end - start)
+    if not TEMPO_RANGE[0] / 1.1 <= tempo <= TEMPO_RANGE[1] * 1.1:
+        return None
+    if "x8" not in cache:
+        from scipy.signal import resample_poly
+
+        cache["x8"] = np.asarray(resample_poly(w.samples, CHUNK_RATE, RATE), dtype=np.float64)
+    chunks = _chunks(tpl.text, tpl.language, 140)
+    score, at, found = match_retimed(cache["x8"], chunks, round(start * 0.01 * CHUNK_RATE), tempo)
+    if score < TEMPO_THRESHOLD:
+        return None
+    onset = w.offset_s + at / CHUNK_RATE
+    return VoiceHit(
+        w.where, onset, tpl.text, tpl.language, math.inf, score, "waveform-retimed", found
+    )

@@ -591,11 +591,7 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
                 det_id,
                 "visible.voice_prompt",
                 f"spoken prompt {vhit.text!r} at the {vhit.where}, {vhit.onset_s:.2f} s "
-                + (
-                    f"(the synthesized prompt's waveform, correlation {vhit.correlation:.2f})"
-                    if vhit.method == "waveform"
-                    else f"(synthesized speech, MFCC distance {vhit.distance:.2f})"
-                ),
+                + _voice_how(vhit),
                 Strength.MODERATE,
                 f"samples {vhit.onset_s:.2f} s",
                 SOURCE_AUDIO_VOICE + "; recognises only synthesized prompts of known wording",
@@ -604,6 +600,18 @@ def _audio_findings(det_id: str, asset: Asset, options: DetectOptions) -> list[F
             )
         )
     return out
+
+
+def _voice_how(hit: Any) -> str:
+    """How a voice prompt (``_prompts.VoiceHit``) was matched, in words."""
+    if hit.method == "waveform":
+        return f"(the synthesized prompt's waveform, correlation {hit.correlation:.2f})"
+    if hit.method == "waveform-retimed":
+        return (
+            f"(the synthesized prompt's waveform at {hit.tempo:.2f}x tempo, piece correlation "
+            f"{hit.correlation:.2f})"
+        )
+    return f"(synthesized speech, MFCC distance {hit.distance:.2f})"
 
 
 def _video_audio_findings(
