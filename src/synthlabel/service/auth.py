@@ -92,6 +92,11 @@ def new_api_key() -> tuple[str, str, str]:
     return key, prefix, _sha256(key)
 
 
+def _key_prefix(key: str) -> str:
+    """The lookup prefix of a key that starts with :data:`KEY_PREFIX`."""
+    return key[len(KEY_PREFIX) :].split("_", 1)[0]
+
+
 def actor_from_api_key(session: Session, key: str) -> Actor | None:
     found = lookup_api_key(session, key)
     return found[2] if found is not None else None
@@ -101,7 +106,7 @@ def lookup_api_key(session: Session, key: str) -> tuple[str, datetime | None, Ac
     """(the stored hash, the expiry, the actor) of a valid key, else None."""
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
         return None
-    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
+    prefix = _key_prefix(key)
     if len(prefix) != 12:
         return None
     row = session.execute(
@@ -124,7 +129,7 @@ def lookup_api_key(session: Session, key: str) -> tuple[str, datetime | None, Ac
 class ApiKeyCache:
     """API keys checked recently, so a busy client's requests skip the database lookup.
 
-    An entry holds what :func:`actor_from_api_key` read (the key's SHA-256, its expiry, the
+    An entry holds what :func:`lookup_api_key` read (the key's SHA-256, its expiry, the
     actor) for ``ttl`` seconds; a hit still compares the whole key's hash in constant time and
     checks the expiry. Any write to an API key or a user through a session of this process
     (revoking, disabling, a role change) empties every cache at once; a write by another
@@ -138,18 +143,17 @@ class ApiKeyCache:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, datetime | None, Actor, float]] = {}
-        self._generation = _WRITES.generation
+        self._generation = _writes
 
     def get(self, key: str) -> Actor | None:
         """The actor of a cached, still valid key; None when the database must be asked."""
         if self.ttl <= 0 or not key.startswith(KEY_PREFIX):
             return None
-        prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + 12]
         with self._lock:
-            if self._generation != _WRITES.generation:
+            if self._generation != _writes:
                 self._entries.clear()
-                self._generation = _WRITES.generation
-            entry = self._entries.get(prefix)
+                self._generation = _writes
+            entry = self._entries.get(_key_prefix(key))
         if entry is None:
             return None
         key_hash, expires_at, actor, stored = entry
@@ -163,37 +167,27 @@ class ApiKeyCache:
         if self.ttl <= 0:
             return
         with self._lock:
-            if generation != _WRITES.generation:
+            if generation != _writes:
                 return
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[key[len(KEY_PREFIX) : len(KEY_PREFIX) + 12]] = (
-                *found,
-                time.monotonic(),
-            )
+            self._entries[_key_prefix(key)] = (*found, time.monotonic())
 
 
-class _CredentialWrites:
-    """Counts flushes that change an API key or a user, in this process."""
-
-    generation = 0
-
-    def bump(self) -> None:
-        self.generation += 1
-
-
-_WRITES = _CredentialWrites()
+#: Flushes in this process that changed an API key or a user (caches compare it).
+_writes = 0
 
 
 def credential_generation() -> int:
-    return _WRITES.generation
+    return _writes
 
 
 @event.listens_for(Session, "before_flush")
 def _credential_write(session: Session, _ctx: Any, _instances: Any) -> None:
+    global _writes
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, ApiKey | User):
-            _WRITES.bump()
+            _writes += 1
             return
 
 
